@@ -1,0 +1,201 @@
+"""The command line: a thin shell over FAQBot for staff (ask, chat, validate, eval, tune, reports)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from bot.config import Config, ConfigError, load_config
+from bot.corpus import CorpusError, Problem, read_corpus
+from bot.storage import MemoryStorage
+
+
+def _config(args: argparse.Namespace) -> Config:
+    config = load_config(args.config if Path(args.config).exists() else None)
+    corpus = getattr(args, "corpus", None)
+    return replace(config, corpus_dir=Path(corpus)) if corpus else config
+
+
+def _bot(args: argparse.Namespace, storage=None):
+    from bot.engine import FAQBot
+
+    return FAQBot(_config(args), storage if storage is not None else MemoryStorage())
+
+
+def reply_as_dict(reply) -> dict:
+    """The JSON shape shared with the HTTP API."""
+    return {
+        "answer": reply.text,
+        "matched": reply.matched,
+        "faq_id": reply.faq_id,
+        "score": reply.confidence,
+        "lang": reply.lang,
+        "suggestions": [{"id": s.id, "question": s.question} for s in reply.suggestions],
+    }
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    bot = _bot(args)
+    reply = bot.ask(" ".join(args.question), session="cli", channel="cli", lang=args.lang)
+    if args.json:
+        print(json.dumps(reply_as_dict(reply), ensure_ascii=False, indent=2))
+    else:
+        print(reply.text)
+        if args.verbose:
+            print(f"[{reply.kind} faq_id={reply.faq_id} confidence={reply.confidence} lang={reply.lang}]")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    bot = _bot(args)
+    print("faqbot chat: type a question in English or Chinese; an empty line or Ctrl-D quits.")
+    while True:
+        try:
+            text = input("> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if not text:
+            return 0
+        reply = bot.ask(text, session="chat", channel="cli")
+        print(reply.text)
+        print(f"   [{reply.kind} {reply.faq_id or ''} {reply.confidence:.0f}]")
+
+
+def _confusions(config: Config) -> list[Problem]:
+    """Warnings for phrasings that the bot answers with another entry: entries too alike to tell apart."""
+    from bot.engine import build_brain
+
+    brain = build_brain(config)
+    problems = []
+    for entry in brain.corpus.entries:
+        for text, _ in entry.phrasings():
+            match = brain.matcher.match(text)
+            if match.decision == "answer" and match.best and match.best.entry.id != entry.id:
+                problems.append(
+                    Problem(
+                        entry.file,
+                        entry.line,
+                        f"entry {entry.id!r}: {text!r} is answered by {match.best.entry.id!r} "
+                        "(the entries are too alike; make the phrasing more specific)",
+                        "warning",
+                    )
+                )
+    return problems
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from bot.dialogue import check_dialogue_texts
+
+    directory = Path(args.directory) if args.directory else _config(args).corpus_dir
+    corpus, problems = read_corpus(directory)
+    if corpus is not None:
+        problems += check_dialogue_texts(directory / "dialogue.yaml", corpus)
+        if not any(p.severity == "error" for p in problems) and not args.quick:
+            problems += _confusions(replace(_config(args), corpus_dir=directory))
+    for problem in problems:
+        print(problem)
+    errors = sum(p.severity == "error" for p in problems)
+    warnings = len(problems) - errors
+    entries = len(corpus.entries) if corpus else 0
+    print(f"{directory}: {entries} entries, {errors} error(s), {warnings} warning(s)")
+    return 1 if errors else 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from bot.evaluation import EvalFileError, alternate_overlaps, evaluate, format_report, load_eval_items
+
+    config = _config(args)
+    bot = _bot(args)
+    path = Path(args.file) if args.file else config.corpus_dir / "eval.yaml"
+    try:
+        items = load_eval_items(path, bot.brain.corpus)
+    except EvalFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    counter = iter(range(10**9))
+    report = evaluate(items, lambda q: bot.ask(q, session=f"eval-{next(counter)}", channel="eval"))
+    report.overlaps = alternate_overlaps(items, bot.brain.corpus, bot.brain.matcher.analyser.normaliser.normalise)
+    print(format_report(report, config.eval, show_all_failures=not args.quiet))
+    return 0 if report.meets(config.eval) else 1
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from bot.evaluation import EvalFileError, load_eval_items
+    from bot.tuning import tune
+
+    config = _config(args)
+    bot = _bot(args)
+    path = Path(args.file) if args.file else config.corpus_dir / "eval.yaml"
+    try:
+        items = load_eval_items(path, bot.brain.corpus)
+    except EvalFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = tune(bot.brain.matcher, items)
+    s = result.settings
+    print(f"best on {len(items)} questions: answerable right {result.answerable_accuracy:.1%}, "
+          f"wrong {result.wrong_rate:.1%}, out of scope declined {result.oos_declined:.1%}")
+    print("put these under `match:` in config.yaml:")
+    for name in ("answer_threshold", "answer_margin", "sure_threshold", "coverage_weight", "overlap_weight",
+                 "containment_weight", "fuzzy_weight", "core_weight"):
+        print(f"  {name}: {round(getattr(s, name), 2)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="faqbot: the CQMU-Leicester FAQ bot")
+    parser.add_argument("--config", default="config.yaml", help="configuration file (default: config.yaml)")
+    parser.add_argument("--corpus", help="corpus folder to use instead of the configured one")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ask = sub.add_parser("ask", help="answer one question")
+    ask.add_argument("question", nargs="+")
+    ask.add_argument("--json", action="store_true", help="print the API's JSON reply")
+    ask.add_argument("--lang", choices=["en", "zh"], help="language hint for messages without words")
+    ask.add_argument("-v", "--verbose", action="store_true", help="show the entry and confidence")
+    ask.set_defaults(func=cmd_ask)
+
+    chat = sub.add_parser("chat", help="talk to the bot in the terminal")
+    chat.set_defaults(func=cmd_chat)
+
+    validate = sub.add_parser("validate", help="check the corpus and print every problem with file and line")
+    validate.add_argument("directory", nargs="?", help="corpus folder (default: corpus_dir of the config)")
+    validate.add_argument("--quick", action="store_true", help="skip the check for entries too alike")
+    validate.set_defaults(func=cmd_validate)
+
+    evaluate = sub.add_parser("eval", help="score the bot on the labelled evaluation set")
+    evaluate.add_argument("file", nargs="?", help="evaluation file (default: faq_corpus/eval.yaml)")
+    evaluate.add_argument("-q", "--quiet", action="store_true", help="figures only, no list of failures")
+    evaluate.set_defaults(func=cmd_eval)
+
+    tune_cmd = sub.add_parser("tune", help="choose the matcher's weights and thresholds on the evaluation set")
+    tune_cmd.add_argument("file", nargs="?", help="evaluation file (default: faq_corpus/eval.yaml)")
+    tune_cmd.set_defaults(func=cmd_tune)
+
+    from bot.reports import add_report_commands
+
+    add_report_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m bot`."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except CorpusError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print("the corpus has errors: run `python -m bot validate` for the full list", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

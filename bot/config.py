@@ -1,0 +1,209 @@
+"""Configuration: one typed object loaded from config.yaml, with FAQBOT_* environment overrides for secrets."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """config.yaml is unreadable or a key has a value the bot cannot use."""
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """Thresholds of the decision, chosen on the evaluation set (see README, "Tuning")."""
+
+    answer_threshold: float = 55.0
+    answer_margin: float = 8.0
+    suggest_threshold: float = 35.0
+    max_suggestions: int = 3
+    shortlist_size: int = 12
+    sure_threshold: float = 101.0
+    coverage_weight: float = 0.30
+    overlap_weight: float = 0.20
+    containment_weight: float = 0.20
+    fuzzy_weight: float = 0.30
+    core_weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class EvalThresholds:
+    """Minimum figures `python -m bot eval` demands before it exits 0."""
+
+    min_answerable_accuracy: float = 0.95
+    max_wrong_rate: float = 0.02
+    min_oos_declined: float = 0.90
+
+
+@dataclass(frozen=True)
+class WeChatConfig:
+    """Official Account credentials and protocol bounds."""
+
+    token: str = ""
+    aes_key: str = ""
+    app_id: str = ""
+    max_clock_skew: int = 300
+    max_body_bytes: int = 64 * 1024
+    transfer_to_human: bool = False
+    menu_keys: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """HTTP-facing bounds and the admin token."""
+
+    admin_token: str = ""
+    max_question_chars: int = 500
+    max_body_bytes: int = 64 * 1024
+    rate_limit_per_minute: int = 30
+    watch_corpus: bool = True
+    watch_interval: float = 2.0
+
+
+@dataclass(frozen=True)
+class DialogueConfig:
+    """Conversation state lifetime and the contact details quoted in declines."""
+
+    session_ttl: int = 1800
+    dedupe_ttl: int = 600
+    contact_phone: str = "023-68480331"
+    contact_email: str = "int.med@cqmu.edu.cn"
+    user_hash_salt: str = "faqbot"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the bot and the server need, passed down explicitly."""
+
+    corpus_dir: Path = Path("faq_corpus")
+    storage: str = "sqlite://var/faqbot.db"
+    match: MatchSettings = field(default_factory=MatchSettings)
+    eval: EvalThresholds = field(default_factory=EvalThresholds)
+    wechat: WeChatConfig = field(default_factory=WeChatConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    dialogue: DialogueConfig = field(default_factory=DialogueConfig)
+    log_level: str = "INFO"
+
+
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "FAQBOT_WECHAT_TOKEN": ("wechat", "token"),
+    "FAQBOT_WECHAT_AES_KEY": ("wechat", "aes_key"),
+    "FAQBOT_WECHAT_APPID": ("wechat", "app_id"),
+    "FAQBOT_ADMIN_TOKEN": ("server", "admin_token"),
+    "FAQBOT_STORAGE": ("", "storage"),
+}
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Build a dataclass from a mapping, naming any unknown key or wrong type."""
+    if data is None:
+        return cls()
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of settings, got {type(data).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(known)}")
+    defaults = cls()
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        current = getattr(defaults, name)
+        key = f"{where}.{name}" if where else name
+        if is_dataclass(current):
+            values[name] = _build(type(current), value, key)
+        else:
+            values[name] = _coerce(current, value, key)
+    return cls(**values)
+
+
+def _coerce(default: Any, value: Any, key: str) -> Any:
+    """Check one scalar against the type of its default."""
+    if isinstance(default, Path):
+        return Path(str(value))
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if isinstance(default, int | float) and not isinstance(default, bool):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return type(default)(value) if isinstance(default, float) else int(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if isinstance(default, str):
+        if value is None:
+            return ""
+        if isinstance(value, str | int | float):
+            return str(value)
+        raise ConfigError(f"{key}: expected text, got {value!r}")
+    if isinstance(default, Mapping):
+        if value is None:
+            return {}
+        if isinstance(value, Mapping):
+            return {str(k): str(v) for k, v in value.items()}
+        raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+    return value
+
+
+def _validate(config: Config) -> None:
+    """Cross-field checks with a message that says how to fix the value."""
+    m = config.match
+    if not 0 <= m.suggest_threshold <= m.answer_threshold <= 100:
+        raise ConfigError(
+            "match: need 0 <= suggest_threshold <= answer_threshold <= 100, "
+            f"got suggest_threshold={m.suggest_threshold}, answer_threshold={m.answer_threshold}"
+        )
+    if m.max_suggestions < 1 or m.shortlist_size < m.max_suggestions:
+        raise ConfigError("match: max_suggestions must be >= 1 and shortlist_size >= max_suggestions")
+    aes = config.wechat.aes_key
+    if aes and len(aes) != 43:
+        raise ConfigError(f"wechat.aes_key: an EncodingAESKey has 43 characters, this one has {len(aes)}")
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read config.yaml (or defaults when path is None), apply environment overrides, validate."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        file = Path(path)
+        try:
+            loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{file}: cannot read ({exc.strerror})") from exc
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f" line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{file}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+        raw = loaded or {}
+        base = file.resolve().parent
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if env.get(var):
+            target = raw.setdefault(section, {}) if section else raw
+            if section and not isinstance(target, dict):
+                raise ConfigError(f"{section}: expected a mapping of settings")
+            target[key] = env[var]
+    config: Config = _build(Config, raw, "")
+    if not config.corpus_dir.is_absolute():
+        config = _replace(config, corpus_dir=base / config.corpus_dir)
+    config = _replace(config, storage=_resolve_storage(config.storage, base))
+    _validate(config)
+    return config
+
+
+def _resolve_storage(url: str, base: Path) -> str:
+    """Make a relative SQLite path relative to the config file, not to the working directory."""
+    relative = "sqlite://"
+    if url.startswith(relative) and not url.startswith("sqlite:///"):
+        return "sqlite:///" + str(base / url[len(relative) :]).lstrip("/")
+    return url
+
+
+def _replace(config: Config, **changes: Any) -> Config:
+    from dataclasses import replace
+
+    return replace(config, **changes)

@@ -1,0 +1,86 @@
+"""Entity spotting: which province or campus a question names, so an entry can answer for that one."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rapidfuzz.distance import Levenshtein
+
+from bot.corpus import EntityName
+from bot.text import CJK
+
+# A private-use character stands in for a spotted name, so "河南招几个" and "四川招多少" look alike.
+PLACEHOLDER = "\ue000"
+_LATIN_WORD = re.compile(r"(?<![0-9a-z])[a-z]{5,}(?![0-9a-z])")
+
+
+@dataclass(frozen=True)
+class Spotted:
+    """The entities a text names, and the text with each name replaced by a placeholder."""
+
+    text: str
+    found: tuple[tuple[str, str], ...]  # (entity type, key), in order of appearance
+
+    def key_for(self, entity_type: str | None) -> str | None:
+        """The first named entity of that type, if any."""
+        return next((key for t, key in self.found if t == entity_type), None)
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t for t, _ in self.found))
+
+
+class EntitySpotter:
+    """Finds entity names, longest first; words on the ignore list never count as a name."""
+
+    def __init__(self, names: Iterable[EntityName], ignore: Iterable[str], normalise) -> None:
+        self._names: dict[str, tuple[str, str]] = {}
+        for name in names:
+            text = normalise(name.text)
+            if text:
+                self._names.setdefault(text, (name.entity_type, name.key))
+        ignored = sorted({normalise(w) for w in ignore if normalise(w)}, key=len, reverse=True)
+        self._ignore = re.compile("|".join(re.escape(w) for w in ignored)) if ignored else None
+        patterns = []
+        for text in sorted(self._names, key=len, reverse=True):
+            if CJK.search(text):
+                patterns.append(re.escape(text))
+            else:
+                patterns.append(rf"(?<![0-9a-z]){re.escape(text)}(?![0-9a-z])")
+        self._pattern = re.compile("|".join(patterns)) if patterns else None
+        self._latin_names = [n for n in self._names if n.isascii() and n.isalpha() and len(n) >= 5]
+
+    def spot(self, text: str) -> Spotted:
+        """Replace every entity name in normalised text with the placeholder and list what was named."""
+        if self._pattern is None:
+            return Spotted(text, ())
+        protected: list[str] = []
+        if self._ignore is not None:
+
+            def protect(match: re.Match[str]) -> str:
+                protected.append(match.group())
+                return f"\ue001{len(protected) - 1}\ue001"
+
+            text = self._ignore.sub(protect, text)
+        found: list[tuple[str, str]] = []
+
+        def replace(match: re.Match[str]) -> str:
+            found.append(self._names[match.group()])
+            return f" {PLACEHOLDER} " if not CJK.search(match.group()) else PLACEHOLDER
+
+        text = self._pattern.sub(replace, text)
+        text = _LATIN_WORD.sub(lambda m: self._misspelt_name(m.group(), found), text)
+        text = re.sub("\ue001(\\d+)\ue001", lambda m: protected[int(m.group(1))], text)
+        return Spotted(" ".join(text.split()), tuple(found))
+
+    def _misspelt_name(self, word: str, found: list[tuple[str, str]]) -> str:
+        """A one-letter slip in a Latin name ("hennan") still names the entity, when only one name is that close."""
+        if len(word) < 5 or word in self._names:
+            return word
+        close = [n for n in self._latin_names if Levenshtein.distance(word, n, score_cutoff=1) <= 1]
+        if len(close) != 1:
+            return word
+        found.append(self._names[close[0]])
+        return f" {PLACEHOLDER} "

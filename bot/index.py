@@ -1,0 +1,174 @@
+"""The keyword index: built once per corpus, it maps tokens to the entries that use them, weighted by rarity."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from bot.corpus import Corpus, Entry
+from bot.entities import PLACEHOLDER, EntitySpotter, Spotted
+from bot.text import TextNormaliser, detect_language
+from bot.tokenise import Tokeniser, Tokens, synonym_groups
+
+BIGRAM_WEIGHT = 0.5
+ANSWER_WEIGHT = 0.3
+KEYWORD_WEIGHT = 1.0
+CORE_SHARE = 0.4
+
+
+@dataclass(frozen=True)
+class Phrasing:
+    """One way of asking an entry, pre-processed for scoring."""
+
+    entry: int
+    lang: str
+    text: str
+    features: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question as the index sees it."""
+
+    original: str
+    text: str
+    lang: str
+    spotted: Spotted
+    tokens: Tokens
+    features: frozenset[str]
+    read_as_pinyin: bool = False
+
+
+def features_of(tokens: Tokens, spotted: Spotted) -> frozenset[str]:
+    """Index features: words, '~' + Chinese bigram, '@' + named entity type."""
+    out = set(tokens.words)
+    out.update("~" + b for b in tokens.bigrams if PLACEHOLDER not in b)
+    out.update("@" + t for t in spotted.types)
+    return frozenset(out)
+
+
+class Analyser:
+    """Turns raw text into index features: normalise, spot entities, read pinyin, tokenise, expand synonyms."""
+
+    def __init__(self, corpus: Corpus) -> None:
+        self.normaliser = TextNormaliser()
+        self.tokeniser = Tokeniser(
+            synonyms=synonym_groups({"groups": [list(g) for g in corpus.synonyms]}),
+            userdict=corpus.userdict,
+            extra_words=[n.text for n in corpus.entity_names],
+        )
+        self.spotter = EntitySpotter(corpus.entity_names, corpus.entity_ignore, self.normaliser.normalise)
+        english: list[str] = []
+        chinese: list[str] = []
+        for entry in corpus.entries:
+            for text, lang in _all_texts(entry):
+                en, zh = self.tokeniser.surface_words(self.normaliser.normalise(text))
+                # Latin words inside Chinese phrasings may be pinyin ("dianhua"), so only English texts teach English.
+                english += en if lang == "en" else []
+                chinese += zh
+        self.tokeniser.learn_vocabulary(english, chinese)
+
+    def analyse(self, text: str, repair: bool) -> Query:
+        """Everything the matcher needs to know about one piece of text."""
+        normal = self.normaliser.normalise(text)
+        lang = detect_language(normal)
+        pinyin = self.tokeniser.read_pinyin(normal) if repair and lang == "en" else None
+        if pinyin:
+            normal, lang = pinyin, "zh"
+        spotted = self.spotter.spot(normal)
+        tokens = self.tokeniser.tokenise(spotted.text.replace(PLACEHOLDER, " "), repair=repair)
+        return Query(text, spotted.text, lang, spotted, tokens, features_of(tokens, spotted), bool(pinyin))
+
+
+def _all_texts(entry: Entry) -> list[tuple[str, str]]:
+    texts = list(entry.phrasings())
+    texts += [(entry.answer[lang], lang) for lang in entry.answer]
+    texts += [(k, lang) for lang in entry.keywords for k in entry.keywords[lang]]
+    return texts
+
+
+class KeywordIndex:
+    """Inverted index from features to entries, with rarity weights; only its shortlist is scored in full."""
+
+    def __init__(self, corpus: Corpus, analyser: Analyser) -> None:
+        self.entries = corpus.entries
+        self.analyser = analyser
+        self.phrasings: list[Phrasing] = []
+        self.by_entry: list[list[Phrasing]] = []
+        weights: list[dict[str, float]] = []
+        for number, entry in enumerate(corpus.entries):
+            phrasings = [self._phrasing(number, text, lang) for text, lang in entry.phrasings()]
+            self.phrasings += phrasings
+            self.by_entry.append(phrasings)
+            weights.append(self._entry_weights(entry, phrasings))
+        document_frequency: Counter[str] = Counter(f for w in weights for f in w)
+        n = len(corpus.entries)
+        self.idf = {f: math.log(1 + n / df) for f, df in document_frequency.items()}
+        self.unknown_idf = math.log(1 + n) + 1.0
+        self.postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for number, entry_weights in enumerate(weights):
+            for feature, weight in entry_weights.items():
+                self.postings[feature].append((number, weight))
+        self.core_features = [self._core(phrasings) for phrasings in self.by_entry]
+        self.by_entry_mass = [[self.mass(p.features) for p in phrasings] for phrasings in self.by_entry]
+        self.entry_features = [frozenset(f for p in phrasings for f in p.features) for phrasings in self.by_entry]
+
+    def _phrasing(self, entry: int, text: str, lang: str) -> Phrasing:
+        query = self.analyser.analyse(text, repair=False)
+        return Phrasing(entry, lang, query.text, query.features)
+
+    def _core(self, phrasings: list[Phrasing]) -> dict[str, frozenset[str]]:
+        """Per language, the words that most of an entry's phrasings use: what the entry is about."""
+        core = {}
+        for lang in ("en", "zh"):
+            texts = [p.features for p in phrasings if p.lang == lang]
+            counts = Counter(f for features in texts for f in features if not f.startswith("~"))
+            core[lang] = frozenset(f for f, c in counts.items() if c >= CORE_SHARE * len(texts))
+        return core
+
+    def _entry_weights(self, entry: Entry, phrasings: list[Phrasing]) -> dict[str, float]:
+        """How strongly each feature speaks for the entry: share of its phrasings using it, keywords, answer."""
+        counts: Counter[str] = Counter(f for p in phrasings for f in p.features)
+        total = max(1, len(phrasings))
+        weights = {f: 0.6 + 0.4 * min(1.0, 4 * c / total) for f, c in counts.items()}
+        for lang in entry.keywords:
+            for keyword in entry.keywords[lang]:
+                for feature in self.analyser.analyse(keyword, repair=False).features:
+                    weights[feature] = max(weights.get(feature, 0.0), KEYWORD_WEIGHT)
+        for lang in entry.answer:
+            for feature in self.analyser.analyse(entry.answer[lang], repair=False).features:
+                if not feature.startswith("@"):
+                    weights.setdefault(feature, ANSWER_WEIGHT)
+        return weights
+
+    def weight(self, feature: str) -> float:
+        """Rarity weight of a feature; bigrams count less than words, unknown words count most."""
+        idf = self.idf.get(feature, self.unknown_idf)
+        return idf * BIGRAM_WEIGHT if feature.startswith("~") else idf
+
+    def mass(self, features: frozenset[str]) -> float:
+        """Total rarity weight of a feature set."""
+        return sum(self.weight(f) for f in features)
+
+    def query_mass(self, query: Query) -> float:
+        """Weight of what the query says: its known features, plus every word the corpus has never used."""
+        known = sum(self.weight(f) for f in query.features if f in self.idf)
+        return known + self.unknown_idf * len(set(query.tokens.unknown) & query.features)
+
+    def coverage(self, query: Query) -> dict[int, float]:
+        """Share of the query's weight that each entry accounts for (0 to 1), for entries sharing any feature."""
+        mass = self.query_mass(query)
+        if mass <= 0:
+            return {}
+        scores: dict[int, float] = defaultdict(float)
+        for feature in query.features:
+            weight = self.weight(feature)
+            for entry, strength in self.postings.get(feature, ()):
+                scores[entry] += weight * strength
+        return {entry: score / mass for entry, score in scores.items()}
+
+    def shortlist(self, query: Query, size: int) -> list[tuple[int, float]]:
+        """The entries most worth scoring in full, best keyword coverage first."""
+        ranked = sorted(self.coverage(query).items(), key=lambda item: (-item[1], item[0]))
+        return ranked[:size]

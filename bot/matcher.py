@@ -1,0 +1,227 @@
+"""The matcher: scores the index's shortlist with keyword evidence and fuzzy similarity, then decides."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz
+
+from bot.config import MatchSettings
+from bot.corpus import Corpus, Entry
+from bot.index import Analyser, KeywordIndex, Query
+from bot.text import CJK
+
+OUT_OF_SCOPE_FACTOR = 0.5
+THIN_EVIDENCE_FACTOR = 0.6
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why an entry might answer a question, each part from 0 to 1."""
+
+    coverage: float  # share of the question's weight that the entry's words account for
+    overlap: float  # weighted Dice overlap with the nearest phrasing
+    containment: float  # share of the nearest phrasing's weight found in the question
+    fuzzy: float  # character similarity with the nearest phrasing
+    core: float = 1.0  # share of the entry's defining words (used by most of its phrasings) that the question uses
+    penalty: float = 1.0  # below 1 when the question names an out-of-scope topic or shares one common word
+
+    def confidence(self, s: MatchSettings) -> float:
+        """One calibrated confidence from 0 to 100, with the weights kept in config.yaml."""
+        total = (
+            s.coverage_weight * min(1.0, self.coverage)
+            + s.overlap_weight * self.overlap
+            + s.containment_weight * self.containment
+            + s.fuzzy_weight * self.fuzzy
+            + s.core_weight * self.core
+        )
+        return round(100 * self.penalty * total, 2)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One entry considered for a question, with its confidence (0-100) and the evidence behind it."""
+
+    entry: Entry
+    confidence: float
+    evidence: Evidence
+
+
+@dataclass(frozen=True)
+class Match:
+    """The matcher's verdict: 'answer', 'suggest' or 'decline', with the ranked candidates."""
+
+    decision: str
+    query: Query
+    candidates: tuple[Candidate, ...] = ()
+    entity: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    @property
+    def confidence(self) -> float:
+        return self.candidates[0].confidence if self.candidates else 0.0
+
+
+class Matcher:
+    """Finds the entry that answers a question, or says that none does."""
+
+    def __init__(self, corpus: Corpus, settings: MatchSettings) -> None:
+        self.corpus = corpus
+        self.settings = settings
+        self.analyser = Analyser(corpus)
+        self.index = KeywordIndex(corpus, self.analyser)
+        normalise = self.analyser.normaliser.normalise
+        self._out_of_scope = _term_pattern([normalise(t) for t in corpus.out_of_scope])
+        self._entry_texts = [
+            [normalise(t) for t, _ in e.phrasings()] + [normalise(a) for a in e.answer.values()]
+            for e in corpus.entries
+        ]
+
+    def analyse(self, text: str) -> Query:
+        """The question as the index sees it (normalised, entities spotted, pinyin read, typos mended)."""
+        return self.analyser.analyse(text, repair=True)
+
+    def score(self, query: Query) -> list[Candidate]:
+        """Candidates from the shortlist, best first."""
+        return self.rank(self.evidence(query))
+
+    def rank(self, evidence: list[tuple[Entry, Evidence]]) -> list[Candidate]:
+        """Candidates ordered by confidence under the configured weights."""
+        candidates = [Candidate(entry, ev.confidence(self.settings), ev) for entry, ev in evidence]
+        candidates.sort(key=lambda c: (-c.confidence, c.entry.id))
+        return candidates
+
+    def evidence(self, query: Query) -> list[tuple[Entry, Evidence]]:
+        """The evidence for each shortlisted entry (the tuner reweighs it without re-reading questions)."""
+        if not query.features:
+            return []
+        shortlist = self.index.shortlist(query, self.settings.shortlist_size)
+        query_mass = self.index.query_mass(query)
+        out_of_scope = self._out_of_scope_terms(query)
+        found = []
+        for number, coverage in shortlist:
+            overlap, containment, fuzzy = self._nearest_phrasing(query, number, query_mass)
+            penalty = 1.0
+            if out_of_scope and not self._entry_mentions(number, out_of_scope):
+                penalty *= OUT_OF_SCOPE_FACTOR
+            if self._thin_evidence(query, number):
+                penalty *= THIN_EVIDENCE_FACTOR
+            core = self._core_share(query, number)
+            evidence = Evidence(coverage, overlap, containment, fuzzy, core, penalty)
+            found.append((self.corpus.entries[number], evidence))
+        return found
+
+    def evidence_for_text(self, text: str) -> tuple[Query, list[tuple[Entry, Evidence]]]:
+        """Evidence for a message; a long one is read question by question, keeping each entry's best."""
+        query = self.analyse(text)
+        segments = question_segments(text)
+        if not segments:
+            return query, self.evidence(query)
+        found: dict[str, tuple[Entry, Evidence]] = {}
+        for segment in segments:
+            for entry, ev in self.evidence(self.analyse(segment)):
+                known = found.get(entry.id)
+                if known is None or ev.confidence(self.settings) > known[1].confidence(self.settings):
+                    found[entry.id] = (entry, ev)
+        return query, list(found.values())
+
+    def _core_share(self, query: Query, number: int) -> float:
+        core = self.index.core_features[number].get(query.lang) or frozenset()
+        if not core:
+            return 1.0
+        return self.index.mass(core & query.features) / self.index.mass(core)
+
+    def _nearest_phrasing(self, query: Query, number: int, query_mass: float) -> tuple[float, float, float]:
+        """(best weighted Dice overlap, best containment, best fuzzy ratio) over the entry's phrasings."""
+        best_overlap = best_containment = best_fuzzy = 0.0
+        for phrasing, mass in zip(self.index.by_entry[number], self.index.by_entry_mass[number], strict=True):
+            shared = self.index.mass(query.features & phrasing.features)
+            if shared and mass:
+                best_overlap = max(best_overlap, 2 * shared / (query_mass + mass))
+                best_containment = max(best_containment, shared / mass)
+            if phrasing.lang == query.lang or _is_mixed(phrasing.text):
+                best_fuzzy = max(best_fuzzy, _similarity(query.text, phrasing.text))
+        return best_overlap, best_containment, best_fuzzy / 100
+
+    def _thin_evidence(self, query: Query, number: int) -> bool:
+        """True when one shared common word is all that links the question to the entry."""
+        shared = [f for f in query.features & self.index.entry_features[number] if not f.startswith("~")]
+        if len(shared) != 1 or len(query.tokens.words) + len(query.tokens.unknown) <= 1:
+            return False
+        return self.index.idf.get(shared[0], 0.0) < self.index.unknown_idf / 2
+
+    def _out_of_scope_terms(self, query: Query) -> list[str]:
+        if self._out_of_scope is None:
+            return []
+        return self._out_of_scope.findall(query.text)
+
+    def _entry_mentions(self, number: int, terms: list[str]) -> bool:
+        return any(term in text for term in terms for text in self._entry_texts[number])
+
+    def match(self, text: str) -> Match:
+        """Answer, suggest or decline, with thresholds from config.yaml."""
+        query, evidence = self.evidence_for_text(text)
+        return self.decide(query, tuple(self.rank(evidence)))
+
+    def decide(self, query: Query, candidates: tuple[Candidate, ...]) -> Match:
+        """Apply the thresholds: confident and clearly ahead answers; close calls suggest; the rest declines."""
+        s = self.settings
+        if not candidates or candidates[0].confidence < s.suggest_threshold:
+            return Match("decline", query, candidates)
+        best = candidates[0]
+        runner_up = candidates[1].confidence if len(candidates) > 1 else 0.0
+        entity = query.spotted.key_for(best.entry.variant_entity)
+        clear = best.confidence - runner_up >= s.answer_margin or best.confidence >= s.sure_threshold
+        if best.confidence >= s.answer_threshold and clear:
+            return Match("answer", query, candidates, entity)
+        close = tuple(c for c in candidates if c.confidence >= s.suggest_threshold)[: s.max_suggestions]
+        if len(close) == 1 and best.confidence >= s.answer_threshold:
+            return Match("answer", query, candidates, entity)
+        return Match("suggest", query, close + candidates[len(close) :], entity)
+
+
+_SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;\n]*")
+_CLAUSE_BREAK = re.compile(r"[，,、]")
+_QUESTION_WORDS = re.compile(
+    r"(^|\s)(what|how|when|where|which|who|why|is|are|can|could|do|does|did|will|would|should|may|any)\b"
+    r"|吗|呢|么|多少|几|什么|怎么|怎样|如何|哪|是否|能否|可否|可以|有没有|是不是|能不能|会不会|要不要|需不需要"
+)
+
+
+def question_segments(text: str) -> list[str]:
+    """The questions inside a long message (its other sentences are greetings and background), or []."""
+    sentences = [m.group().strip() for m in _SENTENCE.finditer(text) if m.group().strip()]
+    clauses = sum(len(_CLAUSE_BREAK.split(s)) for s in sentences)
+    if len(sentences) < 2 and clauses < 3:
+        return []
+    asking = [s for s in sentences if s[-1] in "?？" or _QUESTION_WORDS.search(s.lower())]
+    segments = []
+    for sentence in asking or sentences:
+        segments.append(sentence)
+        last = _CLAUSE_BREAK.split(sentence)[-1].strip()
+        if last and last != sentence and len(last) >= 4:
+            segments.append(last)
+    return segments
+
+
+def _term_pattern(terms: list[str]) -> re.Pattern[str] | None:
+    parts = []
+    for term in sorted({t for t in terms if t}, key=len, reverse=True):
+        parts.append(re.escape(term) if CJK.search(term) else rf"(?<![0-9a-z]){re.escape(term)}(?![0-9a-z])")
+    return re.compile("|".join(parts)) if parts else None
+
+
+def _is_mixed(text: str) -> bool:
+    return bool(CJK.search(text)) and bool(re.search("[a-z]", text))
+
+
+def _similarity(query: str, phrasing: str) -> float:
+    """Fuzzy similarity 0-100: word order and extra words matter less than shared characters."""
+    if CJK.search(query):
+        return fuzz.ratio(query.replace(" ", ""), phrasing.replace(" ", ""))
+    return fuzz.token_set_ratio(query, phrasing) * 0.5 + fuzz.ratio(query, phrasing) * 0.5

@@ -1,0 +1,105 @@
+"""Pinyin input and homophone typos: map toneless pinyin back to the Chinese words the corpus uses."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from functools import cache
+
+from pypinyin import Style, lazy_pinyin
+from pypinyin.contrib.tone_convert import to_normal
+from pypinyin.pinyin_dict import pinyin_dict
+
+MAX_WORD_SYLLABLES = 6
+_LATIN_WORD = re.compile(r"[a-z]+")
+
+
+@cache
+def pinyin_syllables() -> frozenset[str]:
+    """Every toneless pinyin syllable (with v for ü), read from pypinyin's own dictionary."""
+    syllables = set()
+    for readings in pinyin_dict.values():
+        for reading in readings.split(","):
+            plain = to_normal(reading).replace("ü", "v")
+            if plain.isascii() and plain.isalpha() and re.search("[aeiouv]", plain):
+                syllables.add(plain)
+    return frozenset(syllables)
+
+
+def split_syllables(word: str) -> list[str] | None:
+    """Split a run of letters into pinyin syllables (fewest syllables wins), or None if it is not pinyin."""
+    syllables = pinyin_syllables()
+    n = len(word)
+    best: list[list[str] | None] = [None] * (n + 1)
+    best[0] = []
+    for end in range(1, n + 1):
+        for start in range(max(0, end - 6), end):
+            prefix = best[start]
+            piece = word[start:end]
+            if prefix is not None and piece in syllables:
+                candidate = [*prefix, piece]
+                current = best[end]
+                if current is None or len(candidate) < len(current):
+                    best[end] = candidate
+    return best[n]
+
+
+def to_pinyin(word: str) -> tuple[str, ...]:
+    """Toneless pinyin of a Chinese word, one syllable per character."""
+    return tuple(lazy_pinyin(word, style=Style.NORMAL, v_to_u=False, errors="ignore"))
+
+
+class PinyinDictionary:
+    """Chinese words of the corpus keyed by their pinyin, most frequent first."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        counts: Counter[str] = Counter(w for w in words if w and all("\u3400" <= c <= "\u9fff" for c in w))
+        by_sound: dict[tuple[str, ...], tuple[str, int]] = {}
+        for word, count in counts.items():
+            sound = to_pinyin(word)
+            if len(sound) != len(word) or len(sound) > MAX_WORD_SYLLABLES:
+                continue
+            known = by_sound.get(sound)
+            if known is None or count > known[1] or (count == known[1] and word < known[0]):
+                by_sound[sound] = (word, count)
+        self._by_sound = {sound: word for sound, (word, _) in by_sound.items()}
+        self._vocabulary = frozenset(counts)
+
+    def knows(self, word: str) -> bool:
+        """Whether the corpus uses this Chinese word."""
+        return word in self._vocabulary
+
+    def homophone(self, word: str) -> str | None:
+        """The corpus word that sounds like `word` (学废 -> 学费), if there is exactly one sound match."""
+        found = self._by_sound.get(to_pinyin(word))
+        return found if found and found != word else None
+
+    def from_syllables(self, syllables: list[str]) -> list[str]:
+        """Cover a syllable sequence with corpus words, longest words first; uncovered syllables are dropped."""
+        words: list[str] = []
+        i = 0
+        while i < len(syllables):
+            for size in range(min(MAX_WORD_SYLLABLES, len(syllables) - i), 0, -1):
+                word = self._by_sound.get(tuple(syllables[i : i + size]))
+                if word and (size > 1 or len(syllables) == 1):
+                    words.append(word)
+                    i += size
+                    break
+            else:
+                i += 1
+        return words
+
+    def transliterate(self, text: str) -> str | None:
+        """Turn a pinyin question ("xuefei duoshao") into Chinese words, or None if it is not pinyin."""
+        runs = _LATIN_WORD.findall(text)
+        if not runs or _LATIN_WORD.sub("", text).strip(" ?.!0-9"):
+            return None
+        syllables: list[str] = []
+        for run in runs:
+            split = split_syllables(run)
+            if split is None:
+                return None
+            syllables.extend(split)
+        words = self.from_syllables(syllables)
+        return "".join(words) if words else None

@@ -1,0 +1,504 @@
+"""Shared state for the bot: sessions, WeChat retry dedupe, the question log and rate-limit counters.
+
+Every backend honours the same contract (``Storage``) so that the conversation layer and the WeChat
+webhook can run on one process (``MemoryStorage``), on several worker processes of one machine
+(``SQLiteStorage``) or on several servers (``RedisStorage`` in ``bot.storage_redis``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+Clock = Callable[[], float]
+
+QUESTION_LOG_CAP = 1_000_000
+"""The most question records a capped backend (memory, Redis) keeps; the oldest go first."""
+
+ACCEPTED_URL_FORMS = (
+    "memory://",
+    "sqlite:///absolute/path.db",
+    "sqlite://relative/path.db",
+    "a plain path ending in .db, .sqlite or .sqlite3",
+    "redis://host:port/db",
+)
+
+_SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+_SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+class StorageError(Exception):
+    """The backend is unreachable or failed; callers degrade gracefully instead of crashing."""
+
+
+@dataclass(frozen=True)
+class QuestionRecord:
+    """One asked question as logged for stats and the report of declined questions."""
+
+    time: float
+    user: str
+    channel: str
+    text: str
+    lang: str
+    outcome: str
+    faq_id: str | None
+    best_id: str | None
+    score: float
+
+    def to_json(self) -> str:
+        """Serialise for backends that store text, keeping Chinese readable."""
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> QuestionRecord:
+        """Rebuild a record stored by ``to_json``, ignoring fields a later version may add."""
+        data = json.loads(text)
+        known = {field.name for field in fields(cls)}
+        return cls(**{name: value for name, value in data.items() if name in known})
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """What the conversation layer and the webhook need from shared state."""
+
+    kind: str
+
+    def load_session(self, key: str) -> dict | None:
+        """Return the live conversation state of a session, or None if absent or expired."""
+        ...
+
+    def save_session(self, key: str, state: dict, ttl_seconds: float) -> None:
+        """Store a session's state so that it lives ttl_seconds from now."""
+        ...
+
+    def claim_delivery(self, key: str, ttl_seconds: float) -> bool:
+        """Return True for the first claim of key (atomic across processes), False while it is held."""
+        ...
+
+    def save_reply(self, key: str, reply: str, ttl_seconds: float) -> None:
+        """Store the reply to a claimed delivery so that retries can reuse it."""
+        ...
+
+    def load_reply(self, key: str) -> str | None:
+        """Return the stored reply to a delivery, or None if not (yet) stored or expired."""
+        ...
+
+    def hit(self, key: str, window_seconds: float) -> int:
+        """Count one event in key's fixed window (started by its first hit) and return the count."""
+        ...
+
+    def log_question(self, record: QuestionRecord) -> None:
+        """Append a question to the durable log."""
+        ...
+
+    def questions(self, since: float | None = None, outcome: str | None = None) -> list[QuestionRecord]:
+        """Return logged questions with time >= since and the given outcome, oldest first."""
+        ...
+
+    def cleanup(self) -> int:
+        """Delete expired sessions, claims, replies and counters; return how many were deleted."""
+        ...
+
+    def ping(self) -> bool:
+        """Return True when the backend answers, False (never an exception) when it does not."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the object must not be used afterwards."""
+        ...
+
+
+def require_positive_seconds(name: str, seconds: float) -> None:
+    """Reject a TTL or window that every backend would treat differently (zero, negative, NaN)."""
+    if not seconds > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {seconds!r}")
+
+
+def encode_session(state: dict) -> str:
+    """Serialise session state to JSON so that every backend stores the same text."""
+    if not isinstance(state, dict):
+        raise TypeError(f"session state must be a dict, got {type(state).__name__}")
+    return json.dumps(state, ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_session(text: str) -> dict:
+    """Parse stored session JSON, reporting corrupt data as a storage failure."""
+    try:
+        state = json.loads(text)
+    except ValueError as exc:
+        raise StorageError(f"stored session state is not valid JSON: {exc}") from exc
+    if not isinstance(state, dict):
+        raise StorageError("stored session state is not a JSON object")
+    return state
+
+
+def select_questions(
+    records: list[QuestionRecord], since: float | None, outcome: str | None
+) -> list[QuestionRecord]:
+    """Apply the ``questions`` filters and order oldest first (ties keep logging order)."""
+    chosen = [
+        record
+        for record in records
+        if (since is None or record.time >= since) and (outcome is None or record.outcome == outcome)
+    ]
+    chosen.sort(key=lambda record: record.time)
+    return chosen
+
+
+@dataclass
+class _Expiring:
+    """A value with the clock time at which it stops existing."""
+
+    value: Any
+    expires_at: float
+
+
+class MemoryStorage:
+    """State kept in this process only: for tests and single-process use; thread-safe."""
+
+    kind = "memory"
+
+    def __init__(self, clock: Clock = time.time, question_cap: int = QUESTION_LOG_CAP) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._sessions: dict[str, _Expiring] = {}
+        self._claims: dict[str, _Expiring] = {}
+        self._replies: dict[str, _Expiring] = {}
+        self._counters: dict[str, _Expiring] = {}
+        self._questions: deque[QuestionRecord] = deque(maxlen=question_cap)
+
+    def _live(self, table: dict[str, _Expiring], key: str, now: float) -> _Expiring | None:
+        """Return key's entry unless it has expired (caller holds the lock)."""
+        entry = table.get(key)
+        if entry is None or entry.expires_at <= now:
+            return None
+        return entry
+
+    def load_session(self, key: str) -> dict | None:
+        """Return the live conversation state of a session, or None if absent or expired."""
+        with self._lock:
+            entry = self._live(self._sessions, key, self._clock())
+        return None if entry is None else decode_session(entry.value)
+
+    def save_session(self, key: str, state: dict, ttl_seconds: float) -> None:
+        """Store a session's state (as JSON, like the other backends) for ttl_seconds."""
+        require_positive_seconds("ttl_seconds", ttl_seconds)
+        text = encode_session(state)
+        with self._lock:
+            self._sessions[key] = _Expiring(text, self._clock() + ttl_seconds)
+
+    def claim_delivery(self, key: str, ttl_seconds: float) -> bool:
+        """Return True for the first claim of key while no live claim exists."""
+        require_positive_seconds("ttl_seconds", ttl_seconds)
+        with self._lock:
+            now = self._clock()
+            if self._live(self._claims, key, now) is not None:
+                return False
+            self._claims[key] = _Expiring(True, now + ttl_seconds)
+            return True
+
+    def save_reply(self, key: str, reply: str, ttl_seconds: float) -> None:
+        """Store the reply to a claimed delivery for ttl_seconds."""
+        require_positive_seconds("ttl_seconds", ttl_seconds)
+        with self._lock:
+            self._replies[key] = _Expiring(reply, self._clock() + ttl_seconds)
+
+    def load_reply(self, key: str) -> str | None:
+        """Return the stored reply to a delivery, or None."""
+        with self._lock:
+            entry = self._live(self._replies, key, self._clock())
+        return None if entry is None else entry.value
+
+    def hit(self, key: str, window_seconds: float) -> int:
+        """Count one event in key's current window and return the count."""
+        require_positive_seconds("window_seconds", window_seconds)
+        with self._lock:
+            now = self._clock()
+            entry = self._live(self._counters, key, now)
+            if entry is None:
+                entry = self._counters[key] = _Expiring(0, now + window_seconds)
+            entry.value += 1
+            return entry.value
+
+    def log_question(self, record: QuestionRecord) -> None:
+        """Append a question to the log (the oldest drop off past the cap)."""
+        with self._lock:
+            self._questions.append(record)
+
+    def questions(self, since: float | None = None, outcome: str | None = None) -> list[QuestionRecord]:
+        """Return logged questions filtered by since/outcome, oldest first."""
+        with self._lock:
+            records = list(self._questions)
+        return select_questions(records, since, outcome)
+
+    def cleanup(self) -> int:
+        """Delete expired entries and return how many were deleted."""
+        removed = 0
+        with self._lock:
+            now = self._clock()
+            for table in (self._sessions, self._claims, self._replies, self._counters):
+                expired = [key for key, entry in table.items() if entry.expires_at <= now]
+                for key in expired:
+                    del table[key]
+                removed += len(expired)
+        return removed
+
+    def ping(self) -> bool:
+        """Memory is always reachable."""
+        return True
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+_SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    key TEXT PRIMARY KEY, state TEXT NOT NULL, expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY, expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS replies (
+    key TEXT PRIMARY KEY, reply TEXT NOT NULL, expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (
+    key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS questions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    user TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    text TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    faq_id TEXT,
+    best_id TEXT,
+    score REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS questions_by_time ON questions (time, id);
+"""
+
+_EXPIRING_TABLES = ("sessions", "claims", "replies", "counters")
+
+
+class SQLiteStorage:
+    """State in one SQLite file (WAL): safe for several worker processes on one machine."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: str | os.PathLike[str], clock: Clock = time.time) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._local = threading.local()
+        self._connections_lock = threading.Lock()
+        self._connections: list[tuple[int, sqlite3.Connection]] = []
+        self._inherited: list[sqlite3.Connection] = []
+        self._closed = False
+        with self._errors():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = self._connection()
+            connection.execute("PRAGMA journal_mode=WAL")
+            with self._write() as conn:
+                for statement in _SQLITE_SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Report every SQLite or file-system failure as StorageError."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            raise StorageError(f"SQLite storage {self.path} failed: {exc}") from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        """Return this thread's connection, opening a new one in a new thread or after fork."""
+        if self._closed:
+            raise StorageError(f"SQLite storage {self.path} is closed")
+        pid = os.getpid()
+        owner = getattr(self._local, "pid", None)
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is not None and owner == pid:
+            return connection
+        if connection is not None:
+            # A connection inherited through fork must never be used or closed by the child:
+            # closing it could release the parent's file locks. Keep it referenced instead.
+            self._inherited.append(connection)
+        connection = sqlite3.connect(
+            self.path, timeout=_SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        connection.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        self._local.pid = pid
+        self._local.connection = connection
+        with self._connections_lock:
+            self._connections.append((pid, connection))
+        return connection
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """Run statements in one immediate transaction, so read-then-write steps are atomic."""
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+            connection.execute("COMMIT")
+        finally:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+
+    def _read_live(self, sql: str, key: str) -> tuple | None:
+        """Return the first row for key whose expires_at is still in the future."""
+        with self._errors():
+            return self._connection().execute(sql, (key, self._clock())).fetchone()
+
+    def load_session(self, key: str) -> dict | None:
+        """Return the live conversation state of a session, or None if absent or expired."""
+        row = self._read_live("SELECT state FROM sessions WHERE key = ? AND expires_at > ?", key)
+        return None if row is None else decode_session(row[0])
+
+    def save_session(self, key: str, state: dict, ttl_seconds: float) -> None:
+        """Store a session's state for ttl_seconds, replacing any previous state."""
+        require_positive_seconds("ttl_seconds", ttl_seconds)
+        text = encode_session(state)
+        with self._errors():
+            self._connection().execute(
+                "INSERT OR REPLACE INTO sessions (key, state, expires_at) VALUES (?, ?, ?)",
+                (key, text, self._clock() + ttl_seconds),
+            )
+
+    def claim_delivery(self, key: str, ttl_seconds: float) -> bool:
+        """Return True for the first claim of key; one transaction makes it atomic across processes."""
+        require_positive_seconds("ttl_seconds", ttl_seconds)
+        with self._errors(), self._write() as conn:
+            now = self._clock()
+            conn.execute("DELETE FROM claims WHERE key = ? AND expires_at <= ?", (key, now))
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO claims (key, expires_at) VALUES (?, ?)", (key, now + ttl_seconds)
+            )
+            return cursor.rowcount == 1
+
+    def save_reply(self, key: str, reply: str, ttl_seconds: float) -> None:
+        """Store the reply to a claimed delivery for ttl_seconds."""
+        require_positive_seconds("ttl_seconds", ttl_seconds)
+        with self._errors():
+            self._connection().execute(
+                "INSERT OR REPLACE INTO replies (key, reply, expires_at) VALUES (?, ?, ?)",
+                (key, reply, self._clock() + ttl_seconds),
+            )
+
+    def load_reply(self, key: str) -> str | None:
+        """Return the stored reply to a delivery, or None."""
+        row = self._read_live("SELECT reply FROM replies WHERE key = ? AND expires_at > ?", key)
+        return None if row is None else row[0]
+
+    def hit(self, key: str, window_seconds: float) -> int:
+        """Count one event in key's current window and return the count."""
+        require_positive_seconds("window_seconds", window_seconds)
+        with self._errors(), self._write() as conn:
+            now = self._clock()
+            (count,) = conn.execute(
+                """
+                INSERT INTO counters (key, count, expires_at) VALUES (:key, 1, :window_end)
+                ON CONFLICT (key) DO UPDATE SET
+                    count = CASE WHEN expires_at <= :now THEN 1 ELSE count + 1 END,
+                    expires_at = CASE WHEN expires_at <= :now THEN :window_end ELSE expires_at END
+                RETURNING count
+                """,
+                {"key": key, "now": now, "window_end": now + window_seconds},
+            ).fetchone()
+            return int(count)
+
+    def log_question(self, record: QuestionRecord) -> None:
+        """Append a question to the durable log."""
+        with self._errors():
+            self._connection().execute(
+                "INSERT INTO questions (time, user, channel, text, lang, outcome, faq_id, best_id, score)"
+                " VALUES (:time, :user, :channel, :text, :lang, :outcome, :faq_id, :best_id, :score)",
+                asdict(record),
+            )
+
+    def questions(self, since: float | None = None, outcome: str | None = None) -> list[QuestionRecord]:
+        """Return logged questions filtered by since/outcome, oldest first."""
+        conditions: list[str] = []
+        parameters: list[object] = []
+        if since is not None:
+            conditions.append("time >= ?")
+            parameters.append(since)
+        if outcome is not None:
+            conditions.append("outcome = ?")
+            parameters.append(outcome)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        sql = (
+            "SELECT time, user, channel, text, lang, outcome, faq_id, best_id, score FROM questions"
+            f"{where} ORDER BY time, id"
+        )
+        with self._errors():
+            rows = self._connection().execute(sql, parameters).fetchall()
+        return [QuestionRecord(*row) for row in rows]
+
+    def cleanup(self) -> int:
+        """Delete expired sessions, claims, replies and counters; return how many."""
+        removed = 0
+        with self._errors(), self._write() as conn:
+            now = self._clock()
+            for table in _EXPIRING_TABLES:
+                removed += conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,)).rowcount
+        return removed
+
+    def ping(self) -> bool:
+        """Return True when the database file answers a query."""
+        try:
+            with self._errors():
+                self._connection().execute("SELECT 1").fetchone()
+        except StorageError:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Close every connection this process opened (threads included)."""
+        self._closed = True
+        pid = os.getpid()
+        with self._connections_lock:
+            mine = [connection for owner, connection in self._connections if owner == pid]
+            self._connections.clear()
+        for connection in mine:
+            connection.close()
+
+
+def _sqlite_path_from_url(url: str) -> str:
+    """Return the file path of a sqlite:// URL (three slashes: absolute; two: relative)."""
+    path = url.removeprefix("sqlite://")
+    if not path or path == "/":
+        raise ValueError(f"storage URL {url!r} names no database file; accepted forms: {_forms()}")
+    return path
+
+
+def _forms() -> str:
+    """Describe the accepted storage URLs for error messages."""
+    return ", ".join(ACCEPTED_URL_FORMS)
+
+
+def open_storage(url: str, clock: Clock = time.time) -> Storage:
+    """Open the backend a configuration URL names, so deployments choose storage without code."""
+    if url == "memory://":
+        return MemoryStorage(clock=clock)
+    if url.startswith("sqlite://"):
+        return SQLiteStorage(_sqlite_path_from_url(url), clock=clock)
+    if url.startswith(("redis://", "rediss://")):
+        # Imported here: bot.storage_redis builds on this module's types.
+        from bot.storage_redis import RedisStorage
+
+        return RedisStorage(url, clock=clock)
+    if "://" not in url and url.lower().endswith(_SQLITE_SUFFIXES):
+        return SQLiteStorage(url, clock=clock)
+    raise ValueError(f"unsupported storage URL {url!r}; accepted forms: {_forms()}")

@@ -1,0 +1,167 @@
+"""Redis backend of ``bot.storage``: shared state for several servers, with Redis's own TTLs."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from bot.storage import (
+    QUESTION_LOG_CAP,
+    QuestionRecord,
+    StorageError,
+    decode_session,
+    encode_session,
+    require_positive_seconds,
+    select_questions,
+)
+
+DEFAULT_PREFIX = "faqbot:"
+SOCKET_TIMEOUT_SECONDS = 0.5
+HEALTH_CHECK_INTERVAL_SECONDS = 5
+_QUESTION_PAGE = 10_000
+
+
+def _milliseconds(seconds: float) -> int:
+    """Convert a positive duration to the whole milliseconds Redis expects, never rounding to 0."""
+    return max(1, math.ceil(seconds * 1000))
+
+
+class RedisStorage:
+    """State in Redis: for several worker processes on several servers.
+
+    TTLs are Redis's own, so ``clock`` is accepted only for a constructor like the other backends',
+    and ``cleanup`` has nothing to do (Redis deletes expired keys itself).
+    """
+
+    kind = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        clock: Callable[[], float] = time.time,
+        prefix: str = DEFAULT_PREFIX,
+        question_cap: int = QUESTION_LOG_CAP,
+        socket_timeout: float = SOCKET_TIMEOUT_SECONDS,
+    ) -> None:
+        self.url = url
+        self._clock = clock
+        self._prefix = prefix
+        self._question_cap = question_cap
+        with self._errors():
+            # One retry without backoff: a connection broken by a Redis restart is replaced at once,
+            # while an unreachable Redis still fails within a couple of socket timeouts.
+            self._client = redis.Redis.from_url(
+                url,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_timeout,
+                health_check_interval=HEALTH_CHECK_INTERVAL_SECONDS,
+                retry=Retry(NoBackoff(), 1),
+                decode_responses=True,
+            )
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Report every redis-py failure as StorageError, never as a raw redis error."""
+        try:
+            yield
+        except redis.exceptions.RedisError as exc:
+            raise StorageError(f"Redis storage failed: {exc}") from exc
+
+    def _key(self, kind: str, key: str) -> str:
+        """Build the namespaced Redis key for one kind of state."""
+        return f"{self._prefix}{kind}:{key}"
+
+    @property
+    def _questions_key(self) -> str:
+        """The Redis list holding the question log as JSON, oldest first."""
+        return f"{self._prefix}questions"
+
+    def load_session(self, key: str) -> dict | None:
+        """Return the live conversation state of a session, or None if absent or expired."""
+        with self._errors():
+            text = self._client.get(self._key("session", key))
+        return None if text is None else decode_session(text)
+
+    def save_session(self, key: str, state: dict, ttl_seconds: float) -> None:
+        """Store a session's state with a Redis TTL of ttl_seconds."""
+        require_positive_seconds("ttl_seconds", ttl_seconds)
+        text = encode_session(state)
+        with self._errors():
+            self._client.set(self._key("session", key), text, px=_milliseconds(ttl_seconds))
+
+    def claim_delivery(self, key: str, ttl_seconds: float) -> bool:
+        """Return True for the first claim of key (SET NX is atomic across servers)."""
+        require_positive_seconds("ttl_seconds", ttl_seconds)
+        with self._errors():
+            claimed = self._client.set(self._key("claim", key), "1", nx=True, px=_milliseconds(ttl_seconds))
+        return bool(claimed)
+
+    def save_reply(self, key: str, reply: str, ttl_seconds: float) -> None:
+        """Store the reply to a claimed delivery with a Redis TTL."""
+        require_positive_seconds("ttl_seconds", ttl_seconds)
+        with self._errors():
+            self._client.set(self._key("reply", key), reply, px=_milliseconds(ttl_seconds))
+
+    def load_reply(self, key: str) -> str | None:
+        """Return the stored reply to a delivery, or None."""
+        with self._errors():
+            return self._client.get(self._key("reply", key))
+
+    def hit(self, key: str, window_seconds: float) -> int:
+        """Count one event in key's window; MULTI makes INCR and the first PEXPIRE one step."""
+        require_positive_seconds("window_seconds", window_seconds)
+        name = self._key("hits", key)
+        with self._errors():
+            pipeline = self._client.pipeline(transaction=True)
+            pipeline.incr(name)
+            pipeline.pexpire(name, _milliseconds(window_seconds), nx=True)
+            count, _ = pipeline.execute()
+        return int(count)
+
+    def log_question(self, record: QuestionRecord) -> None:
+        """Append a question to the log, keeping at most question_cap records."""
+        with self._errors():
+            pipeline = self._client.pipeline(transaction=True)
+            pipeline.rpush(self._questions_key, record.to_json())
+            pipeline.ltrim(self._questions_key, -self._question_cap, -1)
+            pipeline.execute()
+
+    def _question_pages(self) -> Iterator[list[str]]:
+        """Read the question list page by page so a long log never needs one huge reply."""
+        with self._errors():
+            length = self._client.llen(self._questions_key)
+            for start in range(0, length, _QUESTION_PAGE):
+                yield self._client.lrange(self._questions_key, start, start + _QUESTION_PAGE - 1)
+
+    def questions(self, since: float | None = None, outcome: str | None = None) -> list[QuestionRecord]:
+        """Return logged questions filtered by since/outcome, oldest first."""
+        records: list[QuestionRecord] = []
+        try:
+            for page in self._question_pages():
+                records.extend(QuestionRecord.from_json(text) for text in page)
+        except (ValueError, TypeError) as exc:
+            raise StorageError(f"Redis question log holds a malformed record: {exc}") from exc
+        return select_questions(records, since, outcome)
+
+    def cleanup(self) -> int:
+        """Return 0: Redis deletes expired keys itself."""
+        return 0
+
+    def ping(self) -> bool:
+        """Return True when Redis answers PING."""
+        try:
+            with self._errors():
+                return bool(self._client.ping())
+        except StorageError:
+            return False
+
+    def close(self) -> None:
+        """Disconnect every pooled connection."""
+        with self._errors():
+            self._client.close()

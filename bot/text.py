@@ -1,0 +1,54 @@
+"""Text normalisation and language detection: what a question says, whatever the keyboard typed it with."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import cached_property
+
+import opencc
+
+CJK_CHAR = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+CJK = re.compile(f"[{CJK_CHAR}]")
+CJK_RUN = re.compile(f"[{CJK_CHAR}]+")
+# Anything that is not a letter, digit, CJK character, or a character that joins a word (e-mail, 023-6848).
+_NOISE = re.compile(rf"[^0-9a-z{CJK_CHAR}@.\-_'+ ]+")
+_SPACES = re.compile(r"\s+")
+_REPEATED_LETTER = re.compile(r"([a-z])\1{2,}")
+_REPEATED_CJK = re.compile(rf"([{CJK_CHAR}])\1{{2,}}")
+_LOOSE_DOTS = re.compile(r"(?<![0-9a-z])[.\-_'+]+|[.\-_'+]+(?![0-9a-z])")
+
+
+class TextNormaliser:
+    """Folds width, case, script, punctuation, emoji and stutter so that equal questions look equal."""
+
+    @cached_property
+    def _to_simplified(self) -> opencc.OpenCC:
+        return opencc.OpenCC("t2s")
+
+    def normalise(self, text: str) -> str:
+        """Return the question in one canonical form: NFKC, lower case, simplified Chinese, plain spaces."""
+        text = unicodedata.normalize("NFKC", text or "").lower()
+        if CJK.search(text):
+            text = self._to_simplified.convert(text)
+        text = _NOISE.sub(" ", text)
+        text = _LOOSE_DOTS.sub(" ", text)
+        text = _REPEATED_LETTER.sub(r"\1\1", text)
+        text = _REPEATED_CJK.sub(r"\1", text)
+        return _SPACES.sub(" ", text).strip()
+
+
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+
+
+def detect_language(text: str) -> str:
+    """'zh' or 'en': mixes count as Chinese ("UoL的degree承认吗") unless English clearly dominates."""
+    chinese = len(CJK.findall(text or ""))
+    if not chinese:
+        return "en"
+    return "zh" if chinese * 2 >= len(_LATIN_WORD.findall(text)) else "en"
+
+
+def utf8_len(text: str) -> int:
+    """Size of the text as WeChat counts it."""
+    return len(text.encode("utf-8"))

@@ -1,0 +1,229 @@
+"""Tokenising: jieba for Chinese, a folding tokeniser for English, stop words, synonyms, typo repair."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import jieba
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from bot.pinyin import PinyinDictionary
+from bot.text import CJK_RUN
+
+_LATIN_TOKEN = re.compile(r"[0-9a-z@][0-9a-z@.\-_'+]*[0-9a-z]|[0-9a-z]")
+
+EN_STOP_WORDS = frozenset(
+    """a an the is are was were be been being am do does did doing i me my we our you your he she it its they
+    them their this that these those there here to of in on at by for with from about as into than then so
+    and or but if can could would should will shall may might must please pls plz hi hey hello dear thank
+    thanks sir madam let know tell want like just also any some get got have has had any what which whats
+    what's i'm im it's its don't dont is it ok okay kindly question ask one son daughter kid kids child children
+    boy boys girl nephew niece parent parents dad mom mum mother father teacher dear regards appreciate sorry bother
+    wonder wondering curious hope morning afternoon evening advance really very lot bit quite wanna
+    gonna guys u r ur pls thx""".split()
+)
+ZH_STOP_WORDS = frozenset(
+    """的 了 吗 呢 吧 啊 呀 哦 嗯 么 嘛 哈 是 我 你 您 他 她 它 我们 你们 请问 一下 想 想问 问 问一下 知道 了解 请 这个 那个
+    这 那 有 没 和 与 及 或 就 都 也 还 在 会 能 可以 要 吧 呗 啦 么 个 你好 您好 谢谢 麻烦 咨询 一个 什么 怎么样 怎样
+    如何 吗 哪些 一些 下 好 对 考 问下 平时 左右 还要 不要 孩子 女儿 儿子 姑娘 闺女 家长 小孩 我家 我们家 老师好 打扰 打扰了
+    麻烦 麻烦您 请教 谢谢您 感谢 您好老师 想请教 一下子 比较 特别 非常 很 太 挺 真的 目前 现在 今年 明年 我是 我们 咱们 这边
+    那边 情况 问题 具体 老师您好 各位老师 大概 一般 主要 应该 需要 是否 是不是 有没有 能不能 会不会 可不可以 的话 时候 因为 所以 但是 如果 然后
+    """.split()
+)
+
+
+def fold_english(word: str) -> str:
+    """Fold simple inflections so that fee/fees, study/studying/studied meet (consistently, not perfectly)."""
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith("ied") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith("sses"):
+        word = word[:-2]
+    elif word.endswith("ing") and len(word) > 5:
+        word = word[:-3]
+        if len(word) > 2 and word[-1] == word[-2] and word[-1] not in "lsz":
+            word = word[:-1]
+    elif word.endswith("ed") and len(word) > 4:
+        word = word[:-2]
+        if len(word) > 2 and word[-1] == word[-2] and word[-1] not in "lsz":
+            word = word[:-1]
+    elif word.endswith("es") and word[-3] in "sxz" and len(word) > 4:
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    if word.endswith("e") and len(word) > 3:
+        word = word[:-1]
+    return word
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """What the index sees of one text: words (canonical, folded) and Chinese character bigrams."""
+
+    words: tuple[str, ...]
+    bigrams: tuple[str, ...]
+    unknown: tuple[str, ...] = ()
+
+
+class Tokeniser:
+    """Turns normalised text into index tokens; jieba's dictionary is loaded once, here."""
+
+    def __init__(
+        self,
+        synonyms: Iterable[Iterable[str]] = (),
+        userdict: Path | None = None,
+        extra_words: Iterable[str] = (),
+    ) -> None:
+        jieba.setLogLevel(logging.WARNING)
+        self._jieba = jieba.Tokenizer()
+        self._jieba.initialize()
+        if userdict is not None and userdict.exists():
+            self._jieba.load_userdict(str(userdict))
+        self._canonical: dict[str, str] = {}
+        self._phrases: list[tuple[re.Pattern[str], str]] = []
+        for group in synonyms:
+            self._add_synonym_group([w.strip().lower() for w in group if w and w.strip()])
+        for word in extra_words:
+            if CJK_RUN.fullmatch(word) and len(word) > 1:
+                self._jieba.add_word(word, freq=2000)
+        self._en_vocabulary: list[str] = []
+        self._en_known: frozenset[str] = frozenset()
+        self.pinyin = PinyinDictionary(())
+
+    def _add_synonym_group(self, group: list[str]) -> None:
+        if not group:
+            return
+        head = self._surface_key(group[0])
+        for word in group:
+            if " " in word:
+                pattern = re.compile(rf"(?<![0-9a-z]){re.escape(word)}(?![0-9a-z])")
+                self._phrases.append((pattern, group[0].replace(" ", "_")))
+            elif CJK_RUN.fullmatch(word):
+                self._jieba.add_word(word, freq=5000)
+            self._canonical[self._surface_key(word)] = head
+        self._phrases.sort(key=lambda item: -len(item[0].pattern))
+
+    def _surface_key(self, word: str) -> str:
+        """Synonym lookup key: folded English, Chinese as is, phrases joined with '_'."""
+        word = word.replace(" ", "_")
+        return fold_english(word) if word.isascii() else word
+
+    def learn_vocabulary(self, english_words: Iterable[str], chinese_words: Iterable[str]) -> None:
+        """Remember the corpus vocabulary, for repairing typos and reading pinyin."""
+        known = {w for w in english_words if w.isalpha() and len(w) > 2}
+        self._en_known = frozenset(known | EN_STOP_WORDS)
+        self._en_vocabulary = sorted(known)
+        self.pinyin = PinyinDictionary(chinese_words)
+
+    def surface_words(self, text: str) -> tuple[list[str], list[str]]:
+        """(English words, Chinese words) of normalised text, before stop words and folding."""
+        english: list[str] = []
+        chinese: list[str] = []
+        position = 0
+        for run in CJK_RUN.finditer(text):
+            english.extend(_LATIN_TOKEN.findall(text[position : run.start()]))
+            chinese.extend(w for w in self._jieba.lcut(run.group(), HMM=True) if w.strip())
+            position = run.end()
+        english.extend(_LATIN_TOKEN.findall(text[position:]))
+        return english, chinese
+
+    def read_pinyin(self, text: str) -> str | None:
+        """Chinese words for an all-pinyin question, or None if the text reads as English."""
+        words = _LATIN_TOKEN.findall(text)
+        if not words or CJK_RUN.search(text):
+            return None
+        foreign = [w for w in words if w not in self._en_known]
+        if len(foreign) * 2 < len(words):
+            return None
+        return self.pinyin.transliterate(text)
+
+    def tokenise(self, text: str, repair: bool = False) -> Tokens:
+        """Index tokens of normalised text; with repair, unknown words are mended against the corpus."""
+        for pattern, replacement in self._phrases:
+            text = pattern.sub(f" {replacement} ", text)
+        english, chinese = self.surface_words(text)
+        if repair:
+            chinese = self._mend_homophones(chinese)
+        words: list[str] = []
+        unknown: list[str] = []
+        for word in english:
+            if word in EN_STOP_WORDS:
+                continue
+            is_unknown = False
+            if repair and word.isalpha() and word not in self._en_known and "_" not in word:
+                mended = self._closest_english(word)
+                is_unknown = mended is None
+                word = mended or word
+            token = self._canonical.get(fold_english(word), fold_english(word))
+            words.append(token)
+            if is_unknown:
+                unknown.append(token)
+        for word in chinese:
+            if word in ZH_STOP_WORDS:
+                continue
+            is_unknown = False
+            if repair and not self.pinyin.knows(word) and word not in self._canonical:
+                is_unknown = True
+            token = self._canonical.get(word, word)
+            words.append(token)
+            if is_unknown:
+                unknown.append(token)
+        bigrams = [run[i : i + 2] for run in CJK_RUN.findall(text) for i in range(len(run) - 1)]
+        return Tokens(tuple(words), tuple(bigrams), tuple(unknown))
+
+    def _mend_homophones(self, words: list[str]) -> list[str]:
+        """Mend typed homophones of corpus words (学废 -> 学费): unknown words, or two stray characters."""
+        out: list[str] = []
+        i = 0
+        while i < len(words):
+            word = words[i]
+            pair = word + words[i + 1] if i + 1 < len(words) else ""
+            if len(word) == 1 and len(words[i + 1 if pair else i]) == 1 and pair and self._is_typo(pair):
+                out.append(self._homophone(pair) or pair)
+                i += 2
+                continue
+            out.append(self._homophone(word) if len(word) > 1 and self._is_typo(word) else word)
+            i += 1
+        return [w for w in out if w]
+
+    def _is_typo(self, word: str) -> bool:
+        return (
+            CJK_RUN.fullmatch(word) is not None
+            and not self.pinyin.knows(word)
+            and word not in self._canonical
+            and not self._jieba.FREQ.get(word)
+            and self._homophone(word) is not None
+        )
+
+    def _homophone(self, word: str) -> str | None:
+        """A corpus word that sounds the same and shares a character (typos keep most of the word)."""
+        found = self.pinyin.homophone(word)
+        return found if found and set(found) & set(word) else None
+
+    def _closest_english(self, word: str) -> str | None:
+        """The corpus word one or two edits away from a misspelt word, if there is one."""
+        if len(word) < 4 or not self._en_vocabulary:
+            return None
+        limit = 1 if len(word) < 7 else 2
+        found = process.extractOne(
+            word, self._en_vocabulary, scorer=Levenshtein.distance, score_cutoff=limit
+        )
+        return found[0] if found else None
+
+    def canonical(self, word: str) -> str:
+        """The synonym group head of a token, or the token itself."""
+        return self._canonical.get(word, word)
+
+
+def synonym_groups(data: Mapping[str, object] | None) -> list[list[str]]:
+    """The `groups` list of synonyms.yaml, as lists of strings."""
+    groups = (data or {}).get("groups") or []
+    return [[str(w) for w in group] for group in groups if isinstance(group, list)]

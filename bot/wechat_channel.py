@@ -1,0 +1,173 @@
+"""The WeChat channel: from an authenticated delivery to a passive reply, once per message despite retries."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+from bot.config import WeChatConfig
+from bot.engine import FAQBot
+from bot.storage import StorageError
+from bot.wechat import (
+    BadSignature,
+    BodyTooLarge,
+    IncomingMessage,
+    StaleTimestamp,
+    WeChatError,
+    WeChatSettings,
+    open_request,
+    render_text,
+    render_transfer,
+    seal_reply,
+    verify_server,
+)
+
+log = logging.getLogger("faqbot.wechat")
+
+XML = "application/xml; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
+SUCCESS = "success"
+MAX_REPLY_BYTES = 2047
+RETRY_WAIT_SECONDS = 4.0
+RETRY_POLL_SECONDS = 0.1
+UNSUPPORTED_TYPES = frozenset({"image", "video", "shortvideo", "location", "link", "file", "music", "news"})
+SILENT_EVENTS = frozenset({"unsubscribe", "VIEW", "SCAN", "LOCATION", "TEMPLATESENDJOBFINISH", "view_miniprogram"})
+
+
+def _status_of(error: WeChatError) -> int:
+    if isinstance(error, BadSignature | StaleTimestamp):
+        return 403
+    if isinstance(error, BodyTooLarge):
+        return 413
+    return 400
+
+
+class WeChatChannel:
+    """Speaks the Official Account protocol on top of FAQBot; no HTTP framework in here."""
+
+    def __init__(self, bot: FAQBot, config: WeChatConfig, clock: Callable[[], float] = time.time) -> None:
+        self.bot = bot
+        self.config = config
+        self.clock = clock
+        self.settings = (
+            WeChatSettings(
+                token=config.token,
+                aes_key=config.aes_key or None,
+                app_id=config.app_id or None,
+                max_clock_skew=config.max_clock_skew,
+                max_body_bytes=config.max_body_bytes,
+            )
+            if config.token
+            else None
+        )
+
+    def verify(self, params: Mapping[str, str]) -> tuple[int, str]:
+        """Server verification (GET): the echostr back when the signature is good."""
+        if self.settings is None:
+            return 404, "WeChat is not configured (set FAQBOT_WECHAT_TOKEN)"
+        try:
+            return 200, verify_server(self.settings, params, self.clock())
+        except WeChatError as exc:
+            return _status_of(exc), _reason(exc)
+
+    def handle(self, params: Mapping[str, str], body: bytes) -> tuple[int, str, str]:
+        """(status, body, content type) for one delivery."""
+        if self.settings is None:
+            return 404, "WeChat is not configured (set FAQBOT_WECHAT_TOKEN)", TEXT
+        try:
+            message, encrypted = open_request(self.settings, params, body, self.clock())
+        except WeChatError as exc:
+            log.warning("refused a WeChat delivery: %s", type(exc).__name__)
+            return _status_of(exc), _reason(exc), TEXT
+        reply_xml = self._reply_once(message)
+        if reply_xml == SUCCESS:
+            return 200, SUCCESS, TEXT
+        if encrypted:
+            reply_xml = seal_reply(self.settings, reply_xml, self.clock())
+        return 200, reply_xml, XML
+
+    def _reply_once(self, message: IncomingMessage) -> str:
+        """The reply for a delivery; WeChat's retries of it get the same reply and are not counted again."""
+        key = "wx:" + message.dedupe_key
+        ttl = self.bot.config.dialogue.dedupe_ttl
+        try:
+            first = self.bot.storage.claim_delivery(key, ttl)
+        except StorageError as exc:
+            log.error("storage unavailable, answering without retry dedupe: %s", exc)
+            return self._reply_to(message)
+        if not first:
+            return self._stored_reply(key)
+        reply_xml = self._reply_to(message)
+        try:
+            self.bot.storage.save_reply(key, reply_xml, ttl)
+        except StorageError as exc:
+            log.error("storage unavailable, reply not kept for retries: %s", exc)
+        return reply_xml
+
+    def _stored_reply(self, key: str) -> str:
+        """Wait (bounded) for the first delivery's reply to be stored, then give the same one."""
+        deadline = time.monotonic() + RETRY_WAIT_SECONDS
+        while True:
+            try:
+                stored = self.bot.storage.load_reply(key)
+            except StorageError:
+                stored = None
+            if stored is not None or time.monotonic() >= deadline:
+                return stored if stored is not None else SUCCESS
+            time.sleep(RETRY_POLL_SECONDS)
+
+    def _reply_to(self, message: IncomingMessage) -> str:
+        """Reply XML (or "success") for one message, by its type."""
+        now = self.clock()
+        user = message.from_user
+        try:
+            if message.msg_type == "text" and (message.content or "").strip():
+                return self._answer(message, message.content or "")
+            if message.msg_type == "voice":
+                if (message.recognition or "").strip():
+                    return self._answer(message, message.recognition or "")
+                return render_text(message, self.bot.say("voice_unrecognised", self._lang(user)), now)
+            if message.msg_type == "event":
+                return self._event(message)
+            if message.msg_type in UNSUPPORTED_TYPES:
+                return render_text(message, self.bot.say("unsupported", self._lang(user)), now)
+            return SUCCESS
+        except Exception:
+            log.exception("could not answer a WeChat %s message", message.msg_type)
+            return render_text(message, self.bot.say("error", self._lang(user)), now)
+
+    def _answer(self, message: IncomingMessage, text: str) -> str:
+        reply = self.bot.ask(
+            text[: self.bot.config.server.max_question_chars],
+            session=message.from_user,
+            channel="wechat",
+            max_bytes=MAX_REPLY_BYTES,
+        )
+        if reply.kind == "human" and self.config.transfer_to_human:
+            return render_transfer(message, self.clock())
+        return render_text(message, reply.text, self.clock())
+
+    def _event(self, message: IncomingMessage) -> str:
+        event = message.event or ""
+        if event == "subscribe":
+            menu = self.bot.menu(message.from_user, "zh", intro="welcome")
+            return render_text(message, menu.text, self.clock())
+        if event == "CLICK":
+            entry_id = self.config.menu_keys.get(message.event_key or "")
+            if entry_id:
+                reply = self.bot.answer_entry(entry_id, message.from_user, self._lang(message.from_user), "wechat")
+                if reply is not None:
+                    return render_text(message, reply.text, self.clock())
+            return SUCCESS
+        if event in SILENT_EVENTS:
+            return SUCCESS
+        return SUCCESS
+
+    def _lang(self, user: str) -> str:
+        return self.bot.session_language(user) or "zh"
+
+
+def _reason(error: WeChatError) -> str:
+    """A short public reason: which check failed, never the secret material behind it."""
+    return {403: "forbidden", 413: "request body too large"}.get(_status_of(error), "bad request")

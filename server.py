@@ -101,7 +101,7 @@ def create_app(
         session = _text_field(body, "session", required=False, limit=128)
         lang = _text_field(body, "lang", required=False, limit=2)
         if lang and lang not in ("en", "zh"):
-            raise ApiError(400, "`lang` must be \"en\" or \"zh\"")
+            raise ApiError(400, '`lang` must be "en" or "zh"')
         _rate_limit(bot, config, session or request.remote_addr or "anonymous")
         channel = "web" if request.headers.get("X-Faqbot-Channel") == "web" else "api"
         reply = bot.ask(question, session=session or None, channel=channel, lang=lang or None)
@@ -146,7 +146,7 @@ def _json_body() -> dict[str, Any]:
         raise ApiError(415 if request.data else 400, "send a JSON object with Content-Type: application/json")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object such as {\"question\": \"...\"}")
+        raise ApiError(400, 'the body must be a JSON object such as {"question": "..."}')
     return body
 
 

@@ -119,7 +119,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 2
     counter = iter(range(10**9))
     report = evaluate(items, lambda q: bot.ask(q, session=f"eval-{next(counter)}", channel="eval"))
-    report.overlaps = alternate_overlaps(items, bot.brain.corpus, bot.brain.matcher.analyser.normaliser.normalise)
+    report.overlaps = alternate_overlaps(
+        items, bot.brain.corpus, bot.brain.matcher.analyser.normaliser.normalise
+    )
     print(format_report(report, config.eval, show_all_failures=not args.quiet))
     return 0 if report.meets(config.eval) else 1
 
@@ -138,11 +140,21 @@ def cmd_tune(args: argparse.Namespace) -> int:
         return 2
     result = tune(bot.brain.matcher, items)
     s = result.settings
-    print(f"best on {len(items)} questions: answerable right {result.answerable_accuracy:.1%}, "
-          f"wrong {result.wrong_rate:.1%}, out of scope declined {result.oos_declined:.1%}")
+    print(
+        f"best on {len(items)} questions: answerable right {result.answerable_accuracy:.1%}, "
+        f"wrong {result.wrong_rate:.1%}, out of scope declined {result.oos_declined:.1%}"
+    )
     print("put these under `match:` in config.yaml:")
-    for name in ("answer_threshold", "answer_margin", "sure_threshold", "coverage_weight", "overlap_weight",
-                 "containment_weight", "fuzzy_weight", "core_weight"):
+    for name in (
+        "answer_threshold",
+        "answer_margin",
+        "sure_threshold",
+        "coverage_weight",
+        "overlap_weight",
+        "containment_weight",
+        "fuzzy_weight",
+        "core_weight",
+    ):
         print(f"  {name}: {round(getattr(s, name), 2)}")
     return 0
 
@@ -173,7 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("-q", "--quiet", action="store_true", help="figures only, no list of failures")
     evaluate.set_defaults(func=cmd_eval)
 
-    tune_cmd = sub.add_parser("tune", help="choose the matcher's weights and thresholds on the evaluation set")
+    tune_cmd = sub.add_parser(
+        "tune", help="choose the matcher's weights and thresholds on the evaluation set"
+    )
     tune_cmd.add_argument("file", nargs="?", help="evaluation file (default: faq_corpus/eval.yaml)")
     tune_cmd.set_defaults(func=cmd_tune)
 

@@ -169,7 +169,9 @@ class _EntryReader:
         self.label = f"entry {raw.get('id')!r}" if raw.get("id") else "entry"
 
     def error(self, key: str | None, message: str, severity: str = "error") -> None:
-        self.problems.append(Problem(self.file, _line_of(self.raw, key), f"{self.label}: {message}", severity))
+        self.problems.append(
+            Problem(self.file, _line_of(self.raw, key), f"{self.label}: {message}", severity)
+        )
 
     def bilingual_text(self, key: str) -> dict[str, str]:
         value = self.raw.get(key)
@@ -240,8 +242,10 @@ class _EntryReader:
         raw = self.raw.get("variants")
         if raw is None:
             return None, {}
-        if not isinstance(raw, dict) or not isinstance(raw.get("entity"), str) or not isinstance(
-            raw.get("answers"), dict
+        if (
+            not isinstance(raw, dict)
+            or not isinstance(raw.get("entity"), str)
+            or not isinstance(raw.get("answers"), dict)
         ):
             self.error("variants", "`variants` needs `entity: <type>` and `answers: {key: {en, zh}}`")
             return None, {}
@@ -302,7 +306,9 @@ def _read_entities(directory: Path) -> tuple[list[EntityName], list[str], list[P
         if entity_type == "ignore":
             continue
         if not isinstance(entities, dict):
-            problems.append(Problem(path.name, 0, f"`{entity_type}` must map keys to {{en: [...], zh: [...]}}"))
+            problems.append(
+                Problem(path.name, 0, f"`{entity_type}` must map keys to {{en: [...], zh: [...]}}")
+            )
             continue
         for key, langs in entities.items():
             for lang in LANGS:
@@ -346,14 +352,18 @@ def _cross_checks(entries: list[Entry], entity_types: set[str]) -> list[Problem]
         if entry.id in seen:
             first = seen[entry.id]
             problems.append(
-                Problem(entry.file, entry.line, f"duplicate id {entry.id!r} (first at {first.file}:{first.line})")
+                Problem(
+                    entry.file, entry.line, f"duplicate id {entry.id!r} (first at {first.file}:{first.line})"
+                )
             )
         seen.setdefault(entry.id, entry)
     owners: dict[tuple[str, str], Entry] = {}
     for entry in entries:
         for related in entry.related:
             if related not in seen:
-                problems.append(Problem(entry.file, entry.line, f"entry {entry.id!r}: unknown related id {related!r}"))
+                problems.append(
+                    Problem(entry.file, entry.line, f"entry {entry.id!r}: unknown related id {related!r}")
+                )
         if entry.variant_entity and entry.variant_entity not in entity_types:
             problems.append(
                 Problem(

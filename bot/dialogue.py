@@ -29,7 +29,9 @@ REPLY_KEYS = (
     "error",
 )
 SMALLTALK_ORDER = ("human", "help", "identity", "goodbye", "thanks", "greeting")
-FOLLOW_UP_START = re.compile(r"^(那|那么|那个|还有|再问|and|what about|how about|also|then)\b|^(那|那么|还有)")
+FOLLOW_UP_START = re.compile(
+    r"^(那|那么|那个|还有|再问|and|what about|how about|also|then)\b|^(那|那么|还有)"
+)
 FOLLOW_UP_END = re.compile(r"(呢|嘞|咧)$")
 FOLLOW_UP_MAX_CHARS = 14
 NUMBER_CHOICE = re.compile(r"^(?:第)?([1-9])(?:个|条|号)?$")
@@ -142,7 +144,33 @@ class DialogueTexts:
         return None
 
 
-_FILLER = frozenset("a the so very much you your u 你 您 啊 呀 哈 哈哈 呢 吧 了 的 嗯 哦 please pls yes".split())
+_FILLER = frozenset(
+    [
+        "a",
+        "the",
+        "so",
+        "very",
+        "much",
+        "you",
+        "your",
+        "u",
+        "你",
+        "您",
+        "啊",
+        "呀",
+        "哈",
+        "哈哈",
+        "呢",
+        "吧",
+        "了",
+        "的",
+        "嗯",
+        "哦",
+        "please",
+        "pls",
+        "yes",
+    ]
+)
 
 
 def check_dialogue_texts(path: Path, corpus: Corpus) -> list[Problem]:
@@ -157,12 +185,16 @@ def check_dialogue_texts(path: Path, corpus: Corpus) -> list[Problem]:
     plain = strip_lines(data) or {}
     for entry_id in plain.get("menu") or []:
         if entry_id not in ids:
-            problems.append(Problem(path.name, lines.get("menu", 0), f"menu names unknown entry id {entry_id!r}"))
+            problems.append(
+                Problem(path.name, lines.get("menu", 0), f"menu names unknown entry id {entry_id!r}")
+            )
     replies = plain.get("replies") or {}
     for key in REPLY_KEYS:
         for lang in LANGS:
             if not str((replies.get(key) or {}).get(lang) or "").strip():
-                problems.append(Problem(path.name, lines.get("replies", 0), f"replies.{key}.{lang} is missing"))
+                problems.append(
+                    Problem(path.name, lines.get("replies", 0), f"replies.{key}.{lang} is missing")
+                )
     return problems
 
 
@@ -214,7 +246,9 @@ class Dialogue:
             number = int(found.group(1))
             if number <= len(convo.offered):
                 entry_id = convo.offered[number - 1]
-                return self._entry_reply(entry_id, convo, lang, None, 100.0, self.entries[entry_id].question[lang])
+                return self._entry_reply(
+                    entry_id, convo, lang, None, 100.0, self.entries[entry_id].question[lang]
+                )
         for entry_id in convo.offered:
             entry = self.entries.get(entry_id)
             if entry and normal in {self.normaliser.normalise(entry.question[x]) for x in LANGS}:
@@ -233,7 +267,9 @@ class Dialogue:
 
     def menu(self, convo: Conversation, lang: str, intro: str = "help") -> Reply:
         """The numbered menu of popular topics; the numbers work as replies."""
-        items = tuple(Suggestion(i, self.entries[i].question[lang]) for i in self.texts.menu if i in self.entries)
+        items = tuple(
+            Suggestion(i, self.entries[i].question[lang]) for i in self.texts.menu if i in self.entries
+        )
         convo.offered = [s.id for s in items]
         lines = [self.texts.say(intro, lang)] + [f"{n}. {s.question}" for n, s in enumerate(items, 1)]
         return Reply("\n".join(lines), "menu", lang, suggestions=items)
@@ -263,28 +299,36 @@ class Dialogue:
             return alone
         previous = self.entries.get(convo.last_entry or "")
         query = alone.query
-        if previous is not None and previous.variant_entity in query.spotted.types:
-            content = [w for w in query.tokens.words if w not in _FILLER]
-            if len(content) <= 2:
-                best = self.matcher.decide(query, ())
-                return Match("answer", query, self._as_candidates(previous), query.spotted.key_for(
-                    previous.variant_entity), best.notes)
+        content = [w for w in query.tokens.words if w not in _FILLER]
+        if previous is not None and previous.variant_entity in query.spotted.types and len(content) <= 2:
+            entity = query.spotted.key_for(previous.variant_entity)
+            return Match("answer", query, (Candidate(previous, 100.0, Evidence(1.0, 1.0, 1.0, 1.0)),), entity)
+        bare = FOLLOW_UP_END.sub("", FOLLOW_UP_START.sub("", normal)).strip()
+        if bare and bare != normal:
+            stripped = self.matcher.match(bare)
+            if stripped.decision == "answer":
+                return stripped
         combined = self.matcher.match(f"{convo.last_question or ''} {text}")
         if combined.decision == "answer" and (alone.best is None or combined.confidence > alone.confidence):
-            entity = combined.entity or (convo.last_entity if combined.best and combined.best.entry.id ==
-                                         convo.last_entry else None)
-            return Match("answer", combined.query, combined.candidates, entity)
+            return combined
+        others = [c for c in combined.candidates if previous is None or c.entry.id != previous.id]
+        floor = self.matcher.settings.suggest_threshold
+        if others and alone.best and others[0].entry.id == alone.best.entry.id and alone.confidence >= floor:
+            return Match(
+                "answer", combined.query, tuple(others), query.spotted.key_for(others[0].entry.variant_entity)
+            )
         return alone
-
-    def _as_candidates(self, entry):
-        return (Candidate(entry, 100.0, Evidence(1.0, 1.0, 1.0, 1.0)),)
 
     def _looks_like_follow_up(self, normal: str, alone: Match) -> bool:
         compact = normal.replace(" ", "")
         if len(compact) > FOLLOW_UP_MAX_CHARS * (3 if detect_language(normal) == "en" else 1):
             return False
-        return bool(FOLLOW_UP_START.search(normal) or FOLLOW_UP_END.search(compact) or alone.query.spotted.found
-                    or len(alone.query.tokens.words) <= 2)
+        return bool(
+            FOLLOW_UP_START.search(normal)
+            or FOLLOW_UP_END.search(compact)
+            or alone.query.spotted.found
+            or len(alone.query.tokens.words) <= 2
+        )
 
     def entry_reply(self, entry_id: str, convo: Conversation, lang: str) -> Reply:
         """An entry's general answer, chosen by id (menus, buttons)."""
@@ -292,13 +336,26 @@ class Dialogue:
         return self._entry_reply(entry_id, convo, lang, None, 100.0, self.entries[entry_id].question[lang])
 
     def _entry_reply(
-        self, entry_id: str, convo: Conversation, lang: str, entity: str | None, confidence: float, question: str
+        self,
+        entry_id: str,
+        convo: Conversation,
+        lang: str,
+        entity: str | None,
+        confidence: float,
+        question: str,
     ) -> Reply:
         entry = self.entries[entry_id]
         convo.last_entry, convo.last_entity, convo.last_question = entry_id, entity, question
         convo.offered = []
-        return Reply(entry.answer_for(lang, entity), "answer", lang, entry_id, round(confidence, 1),
-                     entity=entity, best_id=entry_id)
+        return Reply(
+            entry.answer_for(lang, entity),
+            "answer",
+            lang,
+            entry_id,
+            round(confidence, 1),
+            entity=entity,
+            best_id=entry_id,
+        )
 
     def _paginate(self, reply: Reply, convo: Conversation, max_bytes: int) -> Reply:
         if utf8_len(reply.text) <= max_bytes:
@@ -309,5 +366,14 @@ class Dialogue:
         hint = self.texts.say("more_hint", reply.lang)
         parts = split_reply(reply.text, max_bytes - utf8_len(hint) - 2)
         convo.more = parts[1:]
-        return Reply(f"{parts[0]}\n{hint}", reply.kind, reply.lang, reply.faq_id, reply.confidence,
-                     reply.suggestions, reply.entity, reply.best_id, continued=True)
+        return Reply(
+            f"{parts[0]}\n{hint}",
+            reply.kind,
+            reply.lang,
+            reply.faq_id,
+            reply.confidence,
+            reply.suggestions,
+            reply.entity,
+            reply.best_id,
+            continued=True,
+        )

@@ -74,7 +74,9 @@ class FAQBot:
         self.last_reload_error: str | None = None
 
     @classmethod
-    def from_config(cls, path: str | os.PathLike[str] | None = "config.yaml", storage: Storage | None = None) -> FAQBot:
+    def from_config(
+        cls, path: str | os.PathLike[str] | None = "config.yaml", storage: Storage | None = None
+    ) -> FAQBot:
         """A bot built from config.yaml, with the storage it names unless one is given."""
         config = load_config(path)
         return cls(config, storage if storage is not None else open_storage(config.storage))
@@ -142,7 +144,9 @@ class FAQBot:
         if not session:
             return
         try:
-            self.storage.save_session(self._session_key(session), convo.to_state(), self.config.dialogue.session_ttl)
+            self.storage.save_session(
+                self._session_key(session), convo.to_state(), self.config.dialogue.session_ttl
+            )
         except StorageError as exc:
             log.error("storage unavailable, conversation state not saved: %s", exc)
 
@@ -150,7 +154,9 @@ class FAQBot:
         return "s:" + self.hash_user(session)
 
     def _log(self, text: str, session: str | None, channel: str, reply: Reply) -> None:
-        outcome = {"answer": "answered", "suggest": "suggested", "decline": "declined"}.get(reply.kind, "smalltalk")
+        outcome = {"answer": "answered", "suggest": "suggested", "decline": "declined"}.get(
+            reply.kind, "smalltalk"
+        )
         record = QuestionRecord(
             time=self.clock(),
             user=self.hash_user(session or "anonymous"),

@@ -51,10 +51,11 @@ class EntitySpotter:
                 patterns.append(rf"(?<![0-9a-z]){re.escape(text)}(?![0-9a-z])")
         self._pattern = re.compile("|".join(patterns)) if patterns else None
         self._latin_names = [n for n in self._names if n.isascii() and n.isalpha() and len(n) >= 5]
+        self._cjk_names = [n for n in self._names if CJK.search(n)]
 
     def spot(self, text: str) -> Spotted:
         """Replace every entity name in normalised text with the placeholder and list what was named."""
-        if self._pattern is None:
+        if self._pattern is None or not self._may_name_something(text):
             return Spotted(text, ())
         protected: list[str] = []
         if self._ignore is not None:
@@ -74,6 +75,12 @@ class EntitySpotter:
         text = _LATIN_WORD.sub(lambda m: self._misspelt_name(m.group(), found), text)
         text = re.sub("\ue001(\\d+)\ue001", lambda m: protected[int(m.group(1))], text)
         return Spotted(" ".join(text.split()), tuple(found))
+
+    def _may_name_something(self, text: str) -> bool:
+        """A cheap test that skips the name patterns for the many questions that name nothing."""
+        if any(name in text for name in self._cjk_names):
+            return True
+        return any(c.isascii() and c.isalpha() for c in text)
 
     def _misspelt_name(self, word: str, found: list[tuple[str, str]]) -> str:
         """A one-letter slip in a Latin name ("hennan") still names the entity, when only one name is that close."""

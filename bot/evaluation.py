@@ -166,7 +166,9 @@ def format_report(report: Report, thresholds: EvalThresholds, show_all_failures:
         lines.append(f"failures ({len(failures)}):")
         for o in failures:
             expected = "/".join(o.item.ids) or "decline"
-            got = o.reply.faq_id or f"{o.reply.kind}" + (f" (best {o.reply.best_id})" if o.reply.best_id else "")
+            got = o.reply.faq_id or f"{o.reply.kind}" + (
+                f" (best {o.reply.best_id})" if o.reply.best_id else ""
+            )
             lines.append(
                 f"  [{o.kind}] line {o.item.line} [{o.item.lang}/{o.item.style}] {o.item.q!r}: "
                 f"expected {expected}, got {got} at {o.reply.confidence:.0f}"

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import heapq
 import math
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from bot.corpus import Corpus, Entry
 from bot.entities import PLACEHOLDER, EntitySpotter, Spotted
-from bot.text import TextNormaliser, detect_language
+from bot.text import CJK, TextNormaliser, detect_language
 from bot.tokenise import Tokeniser, Tokens, synonym_groups
 
 BIGRAM_WEIGHT = 0.5
 ANSWER_WEIGHT = 0.3
 KEYWORD_WEIGHT = 1.0
 CORE_SHARE = 0.4
+COMMON_SHARE = 0.05
+COMMON_MIN_ENTRIES = 50
 
 
 @dataclass(frozen=True)
@@ -106,13 +110,36 @@ class KeywordIndex:
         n = len(corpus.entries)
         self.idf = {f: math.log(1 + n / df) for f, df in document_frequency.items()}
         self.unknown_idf = math.log(1 + n) + 1.0
+        self.entry_weights = weights
         self.postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for number, entry_weights in enumerate(weights):
             for feature, weight in entry_weights.items():
                 self.postings[feature].append((number, weight))
+        self.common_df = max(COMMON_MIN_ENTRIES, int(COMMON_SHARE * n))
         self.core_features = [self._core(phrasings) for phrasings in self.by_entry]
-        self.by_entry_mass = [[self.mass(p.features) for p in phrasings] for phrasings in self.by_entry]
-        self.entry_features = [frozenset(f for p in phrasings for f in p.features) for phrasings in self.by_entry]
+        self.entry_features = [
+            frozenset(f for p in phrasings for f in p.features) for phrasings in self.by_entry
+        ]
+        self.phrasing_mass = [self.mass(p.features) for p in self.phrasings]
+        self.phrasing_postings: dict[str, list[int]] = defaultdict(list)
+        self.entry_of_phrasing = [p.entry for p in self.phrasings]
+        for number, phrasing in enumerate(self.phrasings):
+            for feature in phrasing.features:
+                self.phrasing_postings[feature].append(number)
+        self.fuzzy_choices = self._fuzzy_choices()
+
+    def _fuzzy_choices(self) -> dict[str, list[list[str]]]:
+        """Per query language, each entry's phrasing texts that a fuzzy comparison should see."""
+        choices: dict[str, list[list[str]]] = {"en": [], "zh": []}
+        for phrasings in self.by_entry:
+            for lang in choices:
+                texts = [
+                    fuzzy_form(p.text)
+                    for p in phrasings
+                    if p.lang == lang or (CJK.search(p.text) and re.search("[a-z]", p.text))
+                ]
+                choices[lang].append(texts)
+        return choices
 
     def _phrasing(self, entry: int, text: str, lang: str) -> Phrasing:
         query = self.analyser.analyse(text, repair=False)
@@ -157,18 +184,44 @@ class KeywordIndex:
         return known + self.unknown_idf * len(set(query.tokens.unknown) & query.features)
 
     def coverage(self, query: Query) -> dict[int, float]:
-        """Share of the query's weight that each entry accounts for (0 to 1), for entries sharing any feature."""
+        """Share of the query's weight that each entry accounts for (0 to 1), for entries sharing a telling feature.
+
+        Features used by very many entries (多少, "how") are too common to find candidates with; they still
+        count towards the coverage of the candidates that rarer features found.
+        """
         mass = self.query_mass(query)
         if mass <= 0:
             return {}
-        scores: dict[int, float] = defaultdict(float)
-        for feature in query.features:
-            weight = self.weight(feature)
-            for entry, strength in self.postings.get(feature, ()):
-                scores[entry] += weight * strength
-        return {entry: score / mass for entry, score in scores.items()}
+        rare = [f for f in query.features if 0 < len(self.postings.get(f, ())) <= self.common_df]
+        finders = rare or list(query.features)
+        found: set[int] = set()
+        for feature in finders:
+            found.update(number for number, _ in self.postings.get(feature, ()))
+        weighted = [(f, self.weight(f)) for f in query.features if f in self.idf]
+        return {
+            number: sum(w * self.entry_weights[number].get(f, 0.0) for f, w in weighted) / mass
+            for number in found
+        }
 
     def shortlist(self, query: Query, size: int) -> list[tuple[int, float]]:
         """The entries most worth scoring in full, best keyword coverage first."""
-        ranked = sorted(self.coverage(query).items(), key=lambda item: (-item[1], item[0]))
-        return ranked[:size]
+        ranked = heapq.nlargest(size, self.coverage(query).items(), key=lambda item: (item[1], -item[0]))
+        return ranked
+
+    def shared_mass(self, query: Query, entries: set[int]) -> dict[int, float]:
+        """For every phrasing of the given entries that shares a feature with the query, the shared weight."""
+        shared: dict[int, float] = defaultdict(float)
+        for feature in query.features:
+            postings = self.phrasing_postings.get(feature)
+            if not postings:
+                continue
+            weight = self.weight(feature)
+            for number in postings:
+                if self.entry_of_phrasing[number] in entries:
+                    shared[number] += weight
+        return shared
+
+
+def fuzzy_form(text: str) -> str:
+    """What fuzzy comparison sees: Chinese without spaces, English as words."""
+    return text.replace(" ", "") if CJK.search(text) else text

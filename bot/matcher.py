@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from bot.config import MatchSettings
 from bot.corpus import Corpus, Entry
-from bot.index import Analyser, KeywordIndex, Query
+from bot.index import Analyser, KeywordIndex, Query, fuzzy_form
 from bot.text import CJK
 
 OUT_OF_SCOPE_FACTOR = 0.5
@@ -24,7 +24,9 @@ class Evidence:
     overlap: float  # weighted Dice overlap with the nearest phrasing
     containment: float  # share of the nearest phrasing's weight found in the question
     fuzzy: float  # character similarity with the nearest phrasing
-    core: float = 1.0  # share of the entry's defining words (used by most of its phrasings) that the question uses
+    core: float = (
+        1.0  # share of the entry's defining words (used by most of its phrasings) that the question uses
+    )
     penalty: float = 1.0  # below 1 when the question names an out-of-scope topic or shares one common word
 
     def confidence(self, s: MatchSettings) -> float:
@@ -76,7 +78,7 @@ class Matcher:
         self.analyser = Analyser(corpus)
         self.index = KeywordIndex(corpus, self.analyser)
         normalise = self.analyser.normaliser.normalise
-        self._out_of_scope = _term_pattern([normalise(t) for t in corpus.out_of_scope])
+        self._out_of_scope = TermSet(normalise(t) for t in corpus.out_of_scope)
         self._entry_texts = [
             [normalise(t) for t, _ in e.phrasings()] + [normalise(a) for a in e.answer.values()]
             for e in corpus.entries
@@ -103,18 +105,56 @@ class Matcher:
         shortlist = self.index.shortlist(query, self.settings.shortlist_size)
         query_mass = self.index.query_mass(query)
         out_of_scope = self._out_of_scope_terms(query)
+        overlap, containment = self._nearest_phrasings(query, {n for n, _ in shortlist}, query_mass)
+        fuzzy = self._fuzzy(query, [n for n, _ in shortlist])
         found = []
-        for number, coverage in shortlist:
-            overlap, containment, fuzzy = self._nearest_phrasing(query, number, query_mass)
+        for (number, coverage), similarity in zip(shortlist, fuzzy, strict=True):
             penalty = 1.0
             if out_of_scope and not self._entry_mentions(number, out_of_scope):
                 penalty *= OUT_OF_SCOPE_FACTOR
             if self._thin_evidence(query, number):
                 penalty *= THIN_EVIDENCE_FACTOR
             core = self._core_share(query, number)
-            evidence = Evidence(coverage, overlap, containment, fuzzy, core, penalty)
+            evidence = Evidence(
+                coverage, overlap.get(number, 0.0), containment.get(number, 0.0), similarity, core, penalty
+            )
             found.append((self.corpus.entries[number], evidence))
         return found
+
+    def _nearest_phrasings(
+        self, query: Query, entries: set[int], query_mass: float
+    ) -> tuple[dict[int, float], dict[int, float]]:
+        """Per entry, the best weighted Dice overlap and the best containment over its phrasings."""
+        overlap: dict[int, float] = {}
+        containment: dict[int, float] = {}
+        for number, shared in self.index.shared_mass(query, entries).items():
+            mass = self.index.phrasing_mass[number]
+            entry = self.index.entry_of_phrasing[number]
+            if mass:
+                overlap[entry] = max(overlap.get(entry, 0.0), 2 * shared / (query_mass + mass))
+                containment[entry] = max(containment.get(entry, 0.0), shared / mass)
+        return overlap, containment
+
+    def _fuzzy(self, query: Query, entries: list[int]) -> list[float]:
+        """Per entry, the best character similarity (0-1) with a phrasing in the query's language."""
+        per_entry = [self.index.fuzzy_choices[query.lang][n] for n in entries]
+        choices = [text for texts in per_entry for text in texts]
+        if not choices:
+            return [0.0] * len(entries)
+        text = fuzzy_form(query.text)
+        if query.lang == "zh":
+            scores = process.cdist([text], choices, scorer=fuzz.ratio)[0]
+        else:
+            scores = (
+                process.cdist([text], choices, scorer=fuzz.ratio)[0]
+                + process.cdist([text], choices, scorer=fuzz.token_set_ratio)[0]
+            ) / 2
+        out = []
+        start = 0
+        for texts in per_entry:
+            out.append(float(scores[start : start + len(texts)].max()) / 100 if texts else 0.0)
+            start += len(texts)
+        return out
 
     def evidence_for_text(self, text: str) -> tuple[Query, list[tuple[Entry, Evidence]]]:
         """Evidence for a message; a long one is read question by question, keeping each entry's best."""
@@ -136,18 +176,6 @@ class Matcher:
             return 1.0
         return self.index.mass(core & query.features) / self.index.mass(core)
 
-    def _nearest_phrasing(self, query: Query, number: int, query_mass: float) -> tuple[float, float, float]:
-        """(best weighted Dice overlap, best containment, best fuzzy ratio) over the entry's phrasings."""
-        best_overlap = best_containment = best_fuzzy = 0.0
-        for phrasing, mass in zip(self.index.by_entry[number], self.index.by_entry_mass[number], strict=True):
-            shared = self.index.mass(query.features & phrasing.features)
-            if shared and mass:
-                best_overlap = max(best_overlap, 2 * shared / (query_mass + mass))
-                best_containment = max(best_containment, shared / mass)
-            if phrasing.lang == query.lang or _is_mixed(phrasing.text):
-                best_fuzzy = max(best_fuzzy, _similarity(query.text, phrasing.text))
-        return best_overlap, best_containment, best_fuzzy / 100
-
     def _thin_evidence(self, query: Query, number: int) -> bool:
         """True when one shared common word is all that links the question to the entry."""
         shared = [f for f in query.features & self.index.entry_features[number] if not f.startswith("~")]
@@ -156,9 +184,7 @@ class Matcher:
         return self.index.idf.get(shared[0], 0.0) < self.index.unknown_idf / 2
 
     def _out_of_scope_terms(self, query: Query) -> list[str]:
-        if self._out_of_scope is None:
-            return []
-        return self._out_of_scope.findall(query.text)
+        return self._out_of_scope.found_in(query.text)
 
     def _entry_mentions(self, number: int, terms: list[str]) -> bool:
         return any(term in text for term in terms for text in self._entry_texts[number])
@@ -209,19 +235,18 @@ def question_segments(text: str) -> list[str]:
     return segments
 
 
-def _term_pattern(terms: list[str]) -> re.Pattern[str] | None:
-    parts = []
-    for term in sorted({t for t in terms if t}, key=len, reverse=True):
-        parts.append(re.escape(term) if CJK.search(term) else rf"(?<![0-9a-z]){re.escape(term)}(?![0-9a-z])")
-    return re.compile("|".join(parts)) if parts else None
+class TermSet:
+    """Fixed terms to look for in normalised text: Chinese anywhere, Latin-script ones as whole words."""
 
+    def __init__(self, terms) -> None:
+        unique = {t for t in terms if t}
+        self._chinese = sorted(t for t in unique if CJK.search(t))
+        self._latin = sorted(f" {t} " for t in unique if not CJK.search(t))
 
-def _is_mixed(text: str) -> bool:
-    return bool(CJK.search(text)) and bool(re.search("[a-z]", text))
-
-
-def _similarity(query: str, phrasing: str) -> float:
-    """Fuzzy similarity 0-100: word order and extra words matter less than shared characters."""
-    if CJK.search(query):
-        return fuzz.ratio(query.replace(" ", ""), phrasing.replace(" ", ""))
-    return fuzz.token_set_ratio(query, phrasing) * 0.5 + fuzz.ratio(query, phrasing) * 0.5
+    def found_in(self, text: str) -> list[str]:
+        """The terms that occur in the text."""
+        found = [t for t in self._chinese if t in text]
+        if self._latin:
+            padded = f" {text} "
+            found += [t.strip() for t in self._latin if t in padded]
+        return found

@@ -18,22 +18,299 @@ from bot.text import CJK_RUN
 _LATIN_TOKEN = re.compile(r"[0-9a-z@][0-9a-z@.\-_'+]*[0-9a-z]|[0-9a-z]")
 
 EN_STOP_WORDS = frozenset(
-    """a an the is are was were be been being am do does did doing i me my we our you your he she it its they
-    them their this that these those there here to of in on at by for with from about as into than then so
-    and or but if can could would should will shall may might must please pls plz hi hey hello dear thank
-    thanks sir madam let know tell want like just also any some get got have has had any what which whats
-    what's i'm im it's its don't dont is it ok okay kindly question ask one son daughter kid kids child children
-    boy boys girl nephew niece parent parents dad mom mum mother father teacher dear regards appreciate sorry bother
-    wonder wondering curious hope morning afternoon evening advance really very lot bit quite wanna
-    gonna guys u r ur pls thx""".split()
+    [
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "am",
+        "do",
+        "does",
+        "did",
+        "doing",
+        "i",
+        "me",
+        "my",
+        "we",
+        "our",
+        "you",
+        "your",
+        "he",
+        "she",
+        "it",
+        "its",
+        "they",
+        "them",
+        "their",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "about",
+        "as",
+        "into",
+        "than",
+        "then",
+        "so",
+        "and",
+        "or",
+        "but",
+        "if",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "please",
+        "pls",
+        "plz",
+        "hi",
+        "hey",
+        "hello",
+        "dear",
+        "thank",
+        "thanks",
+        "sir",
+        "madam",
+        "let",
+        "know",
+        "tell",
+        "want",
+        "like",
+        "just",
+        "also",
+        "any",
+        "some",
+        "get",
+        "got",
+        "have",
+        "has",
+        "had",
+        "any",
+        "what",
+        "which",
+        "whats",
+        "what's",
+        "i'm",
+        "im",
+        "it's",
+        "its",
+        "don't",
+        "dont",
+        "is",
+        "it",
+        "ok",
+        "okay",
+        "kindly",
+        "question",
+        "ask",
+        "one",
+        "son",
+        "daughter",
+        "kid",
+        "kids",
+        "child",
+        "children",
+        "boy",
+        "boys",
+        "girl",
+        "nephew",
+        "niece",
+        "parent",
+        "parents",
+        "dad",
+        "mom",
+        "mum",
+        "mother",
+        "father",
+        "teacher",
+        "dear",
+        "regards",
+        "appreciate",
+        "sorry",
+        "bother",
+        "wonder",
+        "wondering",
+        "curious",
+        "hope",
+        "morning",
+        "afternoon",
+        "evening",
+        "advance",
+        "really",
+        "very",
+        "lot",
+        "bit",
+        "quite",
+        "wanna",
+        "gonna",
+        "guys",
+        "u",
+        "r",
+        "ur",
+        "pls",
+        "thx",
+    ]
 )
 ZH_STOP_WORDS = frozenset(
-    """的 了 吗 呢 吧 啊 呀 哦 嗯 么 嘛 哈 是 我 你 您 他 她 它 我们 你们 请问 一下 想 想问 问 问一下 知道 了解 请 这个 那个
-    这 那 有 没 和 与 及 或 就 都 也 还 在 会 能 可以 要 吧 呗 啦 么 个 你好 您好 谢谢 麻烦 咨询 一个 什么 怎么样 怎样
-    如何 吗 哪些 一些 下 好 对 考 问下 平时 左右 还要 不要 孩子 女儿 儿子 姑娘 闺女 家长 小孩 我家 我们家 老师好 打扰 打扰了
-    麻烦 麻烦您 请教 谢谢您 感谢 您好老师 想请教 一下子 比较 特别 非常 很 太 挺 真的 目前 现在 今年 明年 我是 我们 咱们 这边
-    那边 情况 问题 具体 老师您好 各位老师 大概 一般 主要 应该 需要 是否 是不是 有没有 能不能 会不会 可不可以 的话 时候 因为 所以 但是 如果 然后
-    """.split()
+    [
+        "的",
+        "了",
+        "吗",
+        "呢",
+        "吧",
+        "啊",
+        "呀",
+        "哦",
+        "嗯",
+        "么",
+        "嘛",
+        "哈",
+        "是",
+        "我",
+        "你",
+        "您",
+        "他",
+        "她",
+        "它",
+        "我们",
+        "你们",
+        "请问",
+        "一下",
+        "想",
+        "想问",
+        "问",
+        "问一下",
+        "知道",
+        "了解",
+        "请",
+        "这个",
+        "那个",
+        "这",
+        "那",
+        "有",
+        "没",
+        "和",
+        "与",
+        "及",
+        "或",
+        "就",
+        "都",
+        "也",
+        "还",
+        "在",
+        "会",
+        "能",
+        "可以",
+        "要",
+        "吧",
+        "呗",
+        "啦",
+        "么",
+        "个",
+        "你好",
+        "您好",
+        "谢谢",
+        "麻烦",
+        "咨询",
+        "一个",
+        "什么",
+        "怎么样",
+        "怎样",
+        "如何",
+        "吗",
+        "哪些",
+        "一些",
+        "下",
+        "好",
+        "对",
+        "考",
+        "问下",
+        "平时",
+        "左右",
+        "还要",
+        "不要",
+        "孩子",
+        "女儿",
+        "儿子",
+        "姑娘",
+        "闺女",
+        "家长",
+        "小孩",
+        "我家",
+        "我们家",
+        "老师好",
+        "打扰",
+        "打扰了",
+        "麻烦",
+        "麻烦您",
+        "请教",
+        "谢谢您",
+        "感谢",
+        "您好老师",
+        "想请教",
+        "一下子",
+        "比较",
+        "特别",
+        "非常",
+        "很",
+        "太",
+        "挺",
+        "真的",
+        "目前",
+        "现在",
+        "今年",
+        "明年",
+        "我是",
+        "我们",
+        "咱们",
+        "这边",
+        "那边",
+        "情况",
+        "问题",
+        "具体",
+        "老师您好",
+        "各位老师",
+        "大概",
+        "一般",
+        "主要",
+        "应该",
+        "需要",
+        "是否",
+        "是不是",
+        "有没有",
+        "能不能",
+        "会不会",
+        "可不可以",
+        "的话",
+        "时候",
+        "因为",
+        "所以",
+        "但是",
+        "如果",
+        "然后",
+    ]
 )
 
 
@@ -41,9 +318,7 @@ def fold_english(word: str) -> str:
     """Fold simple inflections so that fee/fees, study/studying/studied meet (consistently, not perfectly)."""
     if len(word) <= 3 or not word.isalpha():
         return word
-    if word.endswith("ies") and len(word) > 4:
-        word = word[:-3] + "y"
-    elif word.endswith("ied") and len(word) > 4:
+    if (word.endswith("ies") and len(word) > 4) or (word.endswith("ied") and len(word) > 4):
         word = word[:-3] + "y"
     elif word.endswith("sses"):
         word = word[:-2]
@@ -88,7 +363,8 @@ class Tokeniser:
         if userdict is not None and userdict.exists():
             self._jieba.load_userdict(str(userdict))
         self._canonical: dict[str, str] = {}
-        self._phrases: list[tuple[re.Pattern[str], str]] = []
+        self._phrases: dict[str, str] = {}
+        self._phrase_pattern: re.Pattern[str] | None = None
         for group in synonyms:
             self._add_synonym_group([w.strip().lower() for w in group if w and w.strip()])
         for word in extra_words:
@@ -104,12 +380,13 @@ class Tokeniser:
         head = self._surface_key(group[0])
         for word in group:
             if " " in word:
-                pattern = re.compile(rf"(?<![0-9a-z]){re.escape(word)}(?![0-9a-z])")
-                self._phrases.append((pattern, group[0].replace(" ", "_")))
+                self._phrases[word] = group[0].replace(" ", "_")
             elif CJK_RUN.fullmatch(word):
                 self._jieba.add_word(word, freq=5000)
             self._canonical[self._surface_key(word)] = head
-        self._phrases.sort(key=lambda item: -len(item[0].pattern))
+        if self._phrases:
+            alternatives = "|".join(re.escape(p) for p in sorted(self._phrases, key=len, reverse=True))
+            self._phrase_pattern = re.compile(rf"(?<![0-9a-z])(?:{alternatives})(?![0-9a-z])")
 
     def _surface_key(self, word: str) -> str:
         """Synonym lookup key: folded English, Chinese as is, phrases joined with '_'."""
@@ -147,8 +424,8 @@ class Tokeniser:
 
     def tokenise(self, text: str, repair: bool = False) -> Tokens:
         """Index tokens of normalised text; with repair, unknown words are mended against the corpus."""
-        for pattern, replacement in self._phrases:
-            text = pattern.sub(f" {replacement} ", text)
+        if self._phrase_pattern is not None and " " in text:
+            text = self._phrase_pattern.sub(lambda m: f" {self._phrases[m.group()]} ", text)
         english, chinese = self.surface_words(text)
         if repair:
             chinese = self._mend_homophones(chinese)
@@ -213,9 +490,7 @@ class Tokeniser:
         if len(word) < 4 or not self._en_vocabulary:
             return None
         limit = 1 if len(word) < 7 else 2
-        found = process.extractOne(
-            word, self._en_vocabulary, scorer=Levenshtein.distance, score_cutoff=limit
-        )
+        found = process.extractOne(word, self._en_vocabulary, scorer=Levenshtein.distance, score_cutoff=limit)
         return found[0] if found else None
 
     def canonical(self, word: str) -> str:

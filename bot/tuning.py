@@ -97,7 +97,9 @@ def tune(matcher: Matcher, items: list[EvalItem]) -> TuningResult:
                 answer_margin=float(MARGINS[j]),
                 sure_threshold=float(SURE_THRESHOLDS[k]),
             )
-            result = TuningResult(tuned, float(accuracy[i, j, k]), float(wrong_rate[i, j, k]), float(oos[i, j, k]))
+            result = TuningResult(
+                tuned, float(accuracy[i, j, k]), float(wrong_rate[i, j, k]), float(oos[i, j, k])
+            )
             best = (float(objective[i, j, k]), result)
     assert best is not None
     return best[1]

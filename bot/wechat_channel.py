@@ -32,7 +32,9 @@ MAX_REPLY_BYTES = 2047
 RETRY_WAIT_SECONDS = 4.0
 RETRY_POLL_SECONDS = 0.1
 UNSUPPORTED_TYPES = frozenset({"image", "video", "shortvideo", "location", "link", "file", "music", "news"})
-SILENT_EVENTS = frozenset({"unsubscribe", "VIEW", "SCAN", "LOCATION", "TEMPLATESENDJOBFINISH", "view_miniprogram"})
+SILENT_EVENTS = frozenset(
+    {"unsubscribe", "VIEW", "SCAN", "LOCATION", "TEMPLATESENDJOBFINISH", "view_miniprogram"}
+)
 
 
 def _status_of(error: WeChatError) -> int:
@@ -156,7 +158,9 @@ class WeChatChannel:
         if event == "CLICK":
             entry_id = self.config.menu_keys.get(message.event_key or "")
             if entry_id:
-                reply = self.bot.answer_entry(entry_id, message.from_user, self._lang(message.from_user), "wechat")
+                reply = self.bot.answer_entry(
+                    entry_id, message.from_user, self._lang(message.from_user), "wechat"
+                )
                 if reply is not None:
                     return render_text(message, reply.text, self.clock())
             return SUCCESS

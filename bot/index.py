@@ -19,6 +19,8 @@ KEYWORD_WEIGHT = 1.0
 CORE_SHARE = 0.4
 COMMON_SHARE = 0.05
 COMMON_MIN_ENTRIES = 50
+PRESELECT = 60
+"""Entries whose full keyword coverage is computed, chosen by their rarer shared features."""
 
 
 @dataclass(frozen=True)
@@ -193,10 +195,12 @@ class KeywordIndex:
         if mass <= 0:
             return {}
         rare = [f for f in query.features if 0 < len(self.postings.get(f, ())) <= self.common_df]
-        finders = rare or list(query.features)
-        found: set[int] = set()
-        for feature in finders:
-            found.update(number for number, _ in self.postings.get(feature, ()))
+        rough: dict[int, float] = defaultdict(float)
+        for feature in rare or query.features:
+            weight = self.weight(feature)
+            for number, strength in self.postings.get(feature, ()):
+                rough[number] += weight * strength
+        found = heapq.nlargest(PRESELECT, rough, key=rough.__getitem__)
         weighted = [(f, self.weight(f)) for f in query.features if f in self.idf]
         return {
             number: sum(w * self.entry_weights[number].get(f, 0.0) for f, w in weighted) / mass

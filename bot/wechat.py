@@ -346,7 +346,7 @@ def _cut_index(text: str, window: int) -> int:
     for pattern in _BREAK_TIERS:
         ends = [match.end() for match in pattern.finditer(text, 0, window + 1) if match.end() <= window]
         last_breaks.append(ends[-1] if ends else 0)
-    for minimum in (window // 2, 1):
+    for minimum in (max(window // 2, 1), 1):
         for cut in last_breaks:
             if cut >= minimum:
                 return cut
@@ -367,7 +367,7 @@ def split_reply(text: str, limit: int = MAX_CONTENT_BYTES) -> list[str]:
     remaining = text.strip()
     while remaining:
         window = _window(remaining, limit)
-        cut = len(remaining) if window == len(remaining) else _cut_index(remaining, window)
+        cut = len(remaining) if window == len(remaining) else max(_cut_index(remaining, window), 1)
         parts.append(remaining[:cut].rstrip())
         remaining = remaining[cut:].lstrip()
     return parts

@@ -94,6 +94,7 @@ def driver(browser_paths: tuple[str, str], tmp_path: Path) -> Iterator[webdriver
         "--disable-component-update",
         "--disable-sync",
         "--window-size=390,844",
+        "--lang=en-US",
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ):
         options.add_argument(argument)

@@ -438,9 +438,10 @@ def test_body_at_the_size_limit_is_accepted() -> None:
     assert message.content == "学费是多少？"
 
 
+LAUGH = "&lol{};"
 BILLION_LAUGHS = (
     '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY lol0 "lol">'
-    + "".join('<!ENTITY lol%d "%s">' % (level, ("&lol%d;" % (level - 1)) * 10) for level in range(1, 10))
+    + "".join(f'<!ENTITY lol{level} "{LAUGH.format(level - 1) * 10}">' for level in range(1, 10))
     + "]><xml><ToUserName>gh_cqmu</ToUserName><FromUserName>oStudent42</FromUserName>"
     "<CreateTime>1699999990</CreateTime><MsgType>text</MsgType><Content>&lol9;</Content></xml>"
 )
@@ -746,7 +747,11 @@ EMOJI_TEXT = "Welcome 👋🏽 to CQMU 🇨🇳🇬🇧! 👨‍👩‍👧‍�
 NO_BREAKS = "无标点的长文本" * 400
 
 
-@pytest.mark.parametrize("text", [LONG_ENGLISH, LONG_CHINESE, EMOJI_TEXT, NO_BREAKS])
+@pytest.mark.parametrize(
+    "text",
+    [LONG_ENGLISH, LONG_CHINESE, EMOJI_TEXT, NO_BREAKS],
+    ids=["english", "chinese", "emoji", "no-breaks"],
+)
 @pytest.mark.parametrize("limit", [MAX_CONTENT_BYTES, 300, 40, 4])
 def test_split_parts_fit_and_keep_the_text(text: str, limit: int) -> None:
     assert_valid_split(text, split_reply(text, limit), limit)

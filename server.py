@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, jsonify, request, send_from_directory
+from flask import Flask, Response, g, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from bot.cli import reply_as_dict
@@ -71,6 +71,25 @@ def create_app(
         log.exception("unexpected error on %s %s", request.method, request.path)
         return fail(500, "internal error")
 
+    @app.before_request
+    def start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def log_request(response: Response) -> Response:
+        elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        # The path only: WeChat's query string carries signatures and nonces, which do not belong in logs.
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "ms": round(elapsed, 2),
+            },
+        )
+        return response
+
     @app.get("/")
     def index() -> Response:
         return send_from_directory(app.static_folder or "static", "index.html")
@@ -96,13 +115,13 @@ def create_app(
 
     @app.post("/api/ask")
     def api_ask() -> Response:
-        body = _json_body()
+        body = _json_body(config.server.max_body_bytes)
         question = _text_field(body, "question", required=True, limit=config.server.max_question_chars)
         session = _text_field(body, "session", required=False, limit=128)
         lang = _text_field(body, "lang", required=False, limit=2)
         if lang and lang not in ("en", "zh"):
             raise ApiError(400, '`lang` must be "en" or "zh"')
-        _rate_limit(bot, config, session or request.remote_addr or "anonymous")
+        _rate_limit(bot, session or request.remote_addr or "anonymous")
         channel = "web" if request.headers.get("X-Faqbot-Channel") == "web" else "api"
         reply = bot.ask(question, session=session or None, channel=channel, lang=lang or None)
         return jsonify(reply_as_dict(reply))
@@ -141,9 +160,12 @@ def create_app(
     return app
 
 
-def _json_body() -> dict[str, Any]:
+def _json_body(max_bytes: int) -> dict[str, Any]:
+    data = request.get_data()  # raw bytes, also of form bodies; cached for get_json below
+    if len(data) > max_bytes:
+        raise ApiError(413, f"the body is over {max_bytes} bytes")
     if not request.is_json:
-        raise ApiError(415 if request.data else 400, "send a JSON object with Content-Type: application/json")
+        raise ApiError(415 if data else 400, "send a JSON object with Content-Type: application/json")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError(400, 'the body must be a JSON object such as {"question": "..."}')
@@ -156,6 +178,10 @@ def _text_field(body: dict[str, Any], name: str, required: bool, limit: int) -> 
         return ""
     if not isinstance(value, str):
         raise ApiError(400, f"`{name}` must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # JSON can escape lone surrogates, which are not text
+        raise ApiError(400, f"`{name}` must be valid Unicode text") from exc
     value = value.strip()
     if required and not value:
         raise ApiError(400, f"`{name}` must not be empty")
@@ -164,15 +190,8 @@ def _text_field(body: dict[str, Any], name: str, required: bool, limit: int) -> 
     return value
 
 
-def _rate_limit(bot: FAQBot, config: Config, user: str) -> None:
-    limit = config.server.rate_limit_per_minute
-    if limit <= 0:
-        return
-    try:
-        count = bot.storage.hit("rate:" + bot.hash_user(user), 60)
-    except StorageError:
-        return
-    if count > limit:
+def _rate_limit(bot: FAQBot, user: str) -> None:
+    if bot.over_rate_limit(user):
         raise ApiError(429, "too many questions in a minute; please wait a moment")
 
 

@@ -26,6 +26,7 @@ REPLY_KEYS = (
     "welcome",
     "voice_unrecognised",
     "unsupported",
+    "rate_limited",
     "error",
 )
 SMALLTALK_ORDER = ("human", "help", "identity", "goodbye", "thanks", "greeting")
@@ -242,6 +243,8 @@ class Dialogue:
 
     def _choice(self, normal: str, convo: Conversation, lang: str) -> Reply | None:
         found = NUMBER_CHOICE.match(normal)
+        if found and not convo.offered:
+            return self.menu(convo, lang, "help")
         if found and convo.offered:
             number = int(found.group(1))
             if number <= len(convo.offered):

@@ -126,6 +126,17 @@ class FAQBot:
         """A fixed dialogue text (welcome, decline, unsupported message ...) in the language."""
         return self._brain.dialogue.texts.say(key, lang)
 
+    def over_rate_limit(self, user: str) -> bool:
+        """True when the user asked more than server.rate_limit_per_minute questions in the last minute."""
+        limit = self.config.server.rate_limit_per_minute
+        if limit <= 0:
+            return False
+        try:
+            return self.storage.hit("rate:" + self.hash_user(user), 60) > limit
+        except StorageError as exc:
+            log.error("storage unavailable, rate limit not applied: %s", exc)
+            return False
+
     def hash_user(self, user: str) -> str:
         """A stable pseudonym for a user id, so logs never hold raw OpenIDs."""
         salted = f"{self.config.dialogue.user_hash_salt}:{user}".encode()

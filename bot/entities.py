@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz.distance import Levenshtein
 
@@ -41,46 +42,37 @@ class EntitySpotter:
             text = normalise(name.text)
             if text:
                 self._names.setdefault(text, (name.entity_type, name.key))
-        ignored = sorted({normalise(w) for w in ignore if normalise(w)}, key=len, reverse=True)
-        self._ignore = re.compile("|".join(re.escape(w) for w in ignored)) if ignored else None
-        patterns = []
-        for text in sorted(self._names, key=len, reverse=True):
-            if CJK.search(text):
-                patterns.append(re.escape(text))
-            else:
-                patterns.append(rf"(?<![0-9a-z]){re.escape(text)}(?![0-9a-z])")
-        self._pattern = re.compile("|".join(patterns)) if patterns else None
+        self._ignore = sorted({normalise(w) for w in ignore if normalise(w)}, key=len, reverse=True)
+        self._by_length = sorted(self._names, key=len, reverse=True)
         self._latin_names = [n for n in self._names if n.isascii() and n.isalpha() and len(n) >= 5]
-        self._cjk_names = [n for n in self._names if CJK.search(n)]
 
-    def spot(self, text: str) -> Spotted:
+    def spot(self, text: str, mend_typos: bool = False) -> Spotted:
         """Replace every entity name in normalised text with the placeholder and list what was named."""
-        if self._pattern is None or not self._may_name_something(text):
+        present = tuple(n for n in self._by_length if n in text)
+        if not present and not (mend_typos and self._latin_names and _LATIN_WORD.search(text)):
             return Spotted(text, ())
         protected: list[str] = []
-        if self._ignore is not None:
+        ignored = tuple(w for w in self._ignore if w in text)
+        if ignored:
 
             def protect(match: re.Match[str]) -> str:
                 protected.append(match.group())
                 return f"\ue001{len(protected) - 1}\ue001"
 
-            text = self._ignore.sub(protect, text)
+            text = _alternation(ignored).sub(protect, text)
         found: list[tuple[str, str]] = []
 
         def replace(match: re.Match[str]) -> str:
             found.append(self._names[match.group()])
             return f" {PLACEHOLDER} " if not CJK.search(match.group()) else PLACEHOLDER
 
-        text = self._pattern.sub(replace, text)
-        text = _LATIN_WORD.sub(lambda m: self._misspelt_name(m.group(), found), text)
-        text = re.sub("\ue001(\\d+)\ue001", lambda m: protected[int(m.group(1))], text)
+        if present:
+            text = _alternation(present).sub(replace, text)
+        if mend_typos:
+            text = _LATIN_WORD.sub(lambda m: self._misspelt_name(m.group(), found), text)
+        if protected:
+            text = re.sub("\ue001(\\d+)\ue001", lambda m: protected[int(m.group(1))], text)
         return Spotted(" ".join(text.split()), tuple(found))
-
-    def _may_name_something(self, text: str) -> bool:
-        """A cheap test that skips the name patterns for the many questions that name nothing."""
-        if any(name in text for name in self._cjk_names):
-            return True
-        return any(c.isascii() and c.isalpha() for c in text)
 
     def _misspelt_name(self, word: str, found: list[tuple[str, str]]) -> str:
         """A one-letter slip in a Latin name ("hennan") still names the entity, when only one name is that close."""
@@ -91,3 +83,10 @@ class EntitySpotter:
             return word
         found.append(self._names[close[0]])
         return f" {PLACEHOLDER} "
+
+
+@lru_cache(maxsize=4096)
+def _alternation(words: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern for the given names, longest first; Latin-script names only as whole words."""
+    parts = [re.escape(w) if CJK.search(w) else rf"(?<![0-9a-z]){re.escape(w)}(?![0-9a-z])" for w in words]
+    return re.compile("|".join(parts))

@@ -7,6 +7,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 
 from bot.corpus import Corpus, Entry
 from bot.entities import PLACEHOLDER, EntitySpotter, Spotted
@@ -14,6 +15,7 @@ from bot.text import CJK, TextNormaliser, detect_language
 from bot.tokenise import Tokeniser, Tokens, synonym_groups
 
 BIGRAM_WEIGHT = 0.5
+ANALYSE_CACHE_SIZE = 4096
 ANSWER_WEIGHT = 0.3
 KEYWORD_WEIGHT = 1.0
 CORE_SHARE = 0.4
@@ -64,6 +66,7 @@ class Analyser:
             userdict=corpus.userdict,
             extra_words=[n.text for n in corpus.entity_names],
         )
+        self._cached_analyse = lru_cache(maxsize=ANALYSE_CACHE_SIZE)(self._analyse)
         self.spotter = EntitySpotter(corpus.entity_names, corpus.entity_ignore, self.normaliser.normalise)
         english: list[str] = []
         chinese: list[str] = []
@@ -76,13 +79,16 @@ class Analyser:
         self.tokeniser.learn_vocabulary(english, chinese)
 
     def analyse(self, text: str, repair: bool) -> Query:
-        """Everything the matcher needs to know about one piece of text."""
+        """Everything the matcher needs to know about one piece of text (worked out once per text)."""
+        return self._cached_analyse(text, repair)
+
+    def _analyse(self, text: str, repair: bool) -> Query:
         normal = self.normaliser.normalise(text)
         lang = detect_language(normal)
         pinyin = self.tokeniser.read_pinyin(normal) if repair and lang == "en" else None
         if pinyin:
             normal, lang = pinyin, "zh"
-        spotted = self.spotter.spot(normal)
+        spotted = self.spotter.spot(normal, mend_typos=repair)
         tokens = self.tokeniser.tokenise(spotted.text.replace(PLACEHOLDER, " "), repair=repair)
         return Query(text, spotted.text, lang, spotted, tokens, features_of(tokens, spotted), bool(pinyin))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
@@ -12,6 +13,7 @@ from bot.corpus import Corpus, Entry
 from bot.index import Analyser, KeywordIndex, Query, fuzzy_form
 from bot.text import CJK
 
+MATCH_CACHE_SIZE = 4096
 OUT_OF_SCOPE_FACTOR = 0.5
 THIN_EVIDENCE_FACTOR = 0.6
 
@@ -77,6 +79,8 @@ class Matcher:
         self.settings = settings
         self.analyser = Analyser(corpus)
         self.index = KeywordIndex(corpus, self.analyser)
+        # Families ask the same few questions again and again; a verdict depends only on the text.
+        self._cached_match = lru_cache(maxsize=MATCH_CACHE_SIZE)(self._match)
         normalise = self.analyser.normaliser.normalise
         self._out_of_scope = TermSet(normalise(t) for t in corpus.out_of_scope)
         self._entry_texts = [
@@ -190,7 +194,10 @@ class Matcher:
         return any(term in text for term in terms for text in self._entry_texts[number])
 
     def match(self, text: str) -> Match:
-        """Answer, suggest or decline, with thresholds from config.yaml."""
+        """Answer, suggest or decline, with thresholds from config.yaml (the same text is worked out once)."""
+        return self._cached_match(text)
+
+    def _match(self, text: str) -> Match:
         query, evidence = self.evidence_for_text(text)
         return self.decide(query, tuple(self.rank(evidence)))
 

@@ -361,7 +361,8 @@ class Tokeniser:
         self._jieba = jieba.Tokenizer()
         self._jieba.initialize()
         if userdict is not None and userdict.exists():
-            self._jieba.load_userdict(str(userdict))
+            with userdict.open("rb") as handle:  # jieba leaves a path it opens itself unclosed
+                self._jieba.load_userdict(handle)
         self._canonical: dict[str, str] = {}
         self._phrases: dict[str, str] = {}
         self._phrase_pattern: re.Pattern[str] | None = None

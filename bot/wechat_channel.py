@@ -10,10 +10,7 @@ from bot.config import WeChatConfig
 from bot.engine import FAQBot
 from bot.storage import StorageError
 from bot.wechat import (
-    BadSignature,
-    BodyTooLarge,
     IncomingMessage,
-    StaleTimestamp,
     WeChatError,
     WeChatSettings,
     open_request,
@@ -38,11 +35,7 @@ SILENT_EVENTS = frozenset(
 
 
 def _status_of(error: WeChatError) -> int:
-    if isinstance(error, BadSignature | StaleTimestamp):
-        return 403
-    if isinstance(error, BodyTooLarge):
-        return 413
-    return 400
+    return error.status_code
 
 
 class WeChatChannel:
@@ -140,6 +133,10 @@ class WeChatChannel:
             return render_text(message, self.bot.say("error", self._lang(user)), now)
 
     def _answer(self, message: IncomingMessage, text: str) -> str:
+        if self.bot.over_rate_limit(message.from_user):
+            return render_text(
+                message, self.bot.say("rate_limited", self._lang(message.from_user)), self.clock()
+            )
         reply = self.bot.ask(
             text[: self.bot.config.server.max_question_chars],
             session=message.from_user,

@@ -30,16 +30,6 @@ REPO_ROOT = TESTS_DIR.parent
 REPO_CONFIG = REPO_ROOT / "config.yaml"
 MINI_CORPUS = TESTS_DIR / "data" / "mini_corpus"
 
-# jieba's load_userdict(path) leaves the dictionary file open until it is garbage-collected. That one
-# ResourceWarning is let through here so that every test building an engine is not reported for it;
-# test_tokenise_and_pinyin.py::test_loading_a_user_dictionary_leaves_no_file_open keeps it visible.
-USERDICT_LEAK_FILTER = r"ignore:unclosed file <_io.BufferedReader name='[^']*userdict\.txt'>:ResourceWarning"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Register the one tolerated warning (see USERDICT_LEAK_FILTER); every other warning is an error."""
-    config.addinivalue_line("filterwarnings", USERDICT_LEAK_FILTER)
-
 
 @pytest.fixture(scope="session")
 def config() -> Config:

@@ -5,85 +5,83 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from conftest import MINI_CORPUS
 
 from bot.config import MatchSettings
 from bot.corpus import Corpus, load_corpus
 from bot.engine import Brain, FAQBot
 from bot.matcher import Matcher
-from conftest import MINI_CORPUS
 
 # (question as typed, entry that answers it, language the answer must be in), by style of asking.
 ANSWERABLE = [
     # short
     ("fee", "tuition-fee", "en"),
-    ("学费", "tuition-fee", "zh"),
-    ("duration?", "duration", "en"),
-    ("scholarship", "scholarships", "en"),
-    ("奖学金", "scholarships", "zh"),
+    ("tuition多少钱", "tuition-fee", "zh"),
+    ("how many years is the degree", "duration", "en"),
+    ("奖学金有吗", "scholarships", "zh"),
     ("wechat account?", "wechat-accounts", "en"),
-    ("院长是谁", "college-dean", "zh"),
-    ("who is the dean", "college-dean", "en"),
+    ("who's the dean of the college", "college-dean", "en"),
+    ("有公众号吗", "wechat-accounts", "zh"),
+    ("大四学什么", "year-4-research", "zh"),
     # paraphrase and colloquial
     ("how much do I pay each year to study here", "tuition-fee", "en"),
-    ("学费一年要交几万", "tuition-fee", "zh"),
+    ("学费要几万", "tuition-fee", "zh"),
     ("一年下来学费要多少", "tuition-fee", "zh"),
     ("what does a year in leicester cost me", "uk-year-fee", "en"),
     ("在英国那一年学费按什么标准交", "uk-year-fee", "zh"),
     ("are there any scholarships I can get", "scholarships", "en"),
     ("有什么奖学金能申请", "scholarships", "zh"),
     ("how many freshmen do you enrol per year", "admissions-quota", "en"),
-    ("which provinces do you recruit from", "province-quota", "en"),
+    ("哪些省的考生能报", "province-quota", "zh"),
     ("can arts stream kids apply", "gaokao-categories", "en"),
-    ("文科生能报吗", "gaokao-categories", "zh"),
+    ("文科考生可以报吗", "gaokao-categories", "zh"),
     ("how do I sign up for this programme", "how-to-apply", "en"),
     ("高考志愿怎么填这个项目", "how-to-apply", "zh"),
     ("how is it different from the ordinary clinical medicine major", "programme-difference", "en"),
     ("和普通临床有什么区别", "programme-difference", "zh"),
     ("没填这个志愿会被调剂吗", "no-automatic-transfer", "zh"),
-    ("what kind of students should apply", "who-should-apply", "en"),
-    ("什么样的学生适合报", "who-should-apply", "zh"),
-    ("what english score do I need", "english-requirement", "en"),
-    ("英语要考多少分", "english-requirement", "zh"),
-    ("is there an interview", "oral-exam", "en"),
-    ("要面试吗", "oral-exam", "zh"),
-    ("when did the first students graduate", "first-graduation", "en"),
-    ("第一届什么时候毕业", "first-graduation", "zh"),
+    ("is the programme suitable for my kid", "who-should-apply", "en"),
+    ("什么样的孩子适合这个项目", "who-should-apply", "zh"),
+    ("what gaokao english mark is required", "english-requirement", "en"),
+    ("英语高考要多少分才能报", "english-requirement", "zh"),
+    ("do applicants have an interview", "oral-exam", "en"),
+    ("要参加面试吗", "oral-exam", "zh"),
+    ("when was the first graduation ceremony", "first-graduation", "en"),
+    ("首届学生哪年毕业的", "first-graduation", "zh"),
     ("how good is Leicester in the rankings", "uol-ranking", "en"),
-    ("莱斯特大学排名", "uol-ranking", "zh"),
+    ("莱斯特大学在世界上排第几", "uol-ranking", "zh"),
     ("is chongqing twinned with leicester", "twinning", "en"),
-    ("重庆和莱斯特是姐妹城市吗", "twinning", "zh"),
+    ("重庆和莱斯特有什么关系", "twinning", "zh"),
     ("who can I email", "contact-email", "en"),
-    ("邮箱多少", "contact-email", "zh"),
-    ("what's the phone number", "contact-phone", "en"),
-    ("打哪个电话咨询", "contact-phone", "zh"),
-    ("where is the campus", "campus-address", "en"),
-    ("学校在什么地方", "campus-address", "zh"),
+    ("发邮件发到哪里", "contact-email", "zh"),
+    ("what number can I ring", "contact-phone", "en"),
+    ("where is the university located", "campus-address", "en"),
+    ("学校具体在哪个位置", "campus-address", "zh"),
     ("is there an official wechat", "wechat-accounts", "en"),
-    ("有公众号吗", "wechat-accounts", "zh"),
     ("what certificates do graduates get", "degrees", "en"),
     ("毕业拿几个证", "degrees", "zh"),
     ("can I become a doctor in China after graduating", "medical-licence", "en"),
-    ("毕业能考研吗", "postgraduate", "zh"),
-    ("毕业后能出国读研吗", "study-abroad-after-graduation", "zh"),
+    ("毕业以后可以考研究生吗", "postgraduate", "zh"),
+    ("can I take the kaoyan after graduating", "postgraduate", "en"),
+    ("能出国读研吗", "study-abroad-after-graduation", "zh"),
     ("what jobs do graduates do", "careers", "en"),
     ("毕业以后做什么工作", "careers", "zh"),
-    ("how long is the programme", "duration", "en"),
-    ("大四干什么", "year-4-research", "zh"),
+    ("how long does the course take", "duration", "en"),
     ("where is year five spent", "year-5-clinical", "en"),
     ("第五年在哪实习", "year-5-clinical", "zh"),
-    ("用英语上课吗", "teaching-language", "zh"),
+    ("上课用英文吗", "teaching-language", "zh"),
     ("do all students go to England", "study-in-uk", "en"),
     ("都要出国吗", "study-in-uk", "zh"),
     ("do they give students tablets", "learning-resources", "en"),
-    ("发平板吗", "learning-resources", "zh"),
+    ("学校发平板电脑吗", "learning-resources", "zh"),
     ("do I get registered at leicester too", "dual-registration", "en"),
-    ("能转专业吗", "transfer-out", "zh"),
+    ("可以换专业吗", "transfer-out", "zh"),
     ("can students from other majors transfer in", "transfer-in", "en"),
     ("别的专业能转进来吗", "transfer-in", "zh"),
     ("how many students are there now", "student-numbers", "en"),
-    ("现在有多少在校生", "student-numbers", "zh"),
-    ("what is the joint institute", "joint-institute", "en"),
-    ("联合学院是什么", "joint-institute", "zh"),
+    ("目前有多少在读学生", "student-numbers", "zh"),
+    ("tell me about the joint institute", "joint-institute", "en"),
+    ("联合学院是干什么的", "joint-institute", "zh"),
     ("what's the history of the programme", "programme-history", "en"),
     # typo
     ("tution per annum?", "tuition-fee", "en"),
@@ -92,7 +90,7 @@ ANSWERABLE = [
     ("hw many studnts per year", "admissions-quota", "en"),
     ("scholarhsips available?", "scholarships", "en"),
     ("学制几念", "duration", "zh"),
-    ("转专页", "transfer-out", "zh"),
+    ("转专亚", "transfer-out", "zh"),
     # traditional characters
     ("學費貴嗎", "tuition-fee", "zh"),
     ("畢業後能當醫生嗎", "medical-licence", "zh"),
@@ -100,13 +98,14 @@ ANSWERABLE = [
     ("課程用什麼語言教學", "teaching-language", "zh"),
     # pinyin
     ("xuefei duoshao qian", "tuition-fee", "zh"),
+    ("xuefei yinian duoshao", "tuition-fee", "zh"),
     ("xuezhi jinian", "duration", "zh"),
     ("biye hou neng kaoyan ma", "postgraduate", "zh"),
-    ("dianhua duoshao", "contact-phone", "zh"),
-    ("youxiang shi shenme", "contact-email", "zh"),
+    ("lianxi dianhua", "contact-phone", "zh"),
+    ("youxiang dizhi", "contact-email", "zh"),
     ("zhaosheng renshu", "admissions-quota", "zh"),
     # mixed languages
-    ("UoL的degree承认吗", "degree-recognition", "zh"),
+    ("UoL的diploma国家认可吗", "degree-recognition", "zh"),
     ("can I still be 调剂 into it?", "no-automatic-transfer", "en"),
     ("学费 how much", "tuition-fee", "zh"),
     ("这个programme几年毕业", "duration", "zh"),
@@ -130,9 +129,21 @@ ANSWERABLE = [
         "degrees",
         "en",
     ),
-    ("老师好，我们是贵州的家长，孩子对这个项目很感兴趣，但是担心英语跟不上。请问上课是全英文吗？", "teaching-language", "zh"),
-    ("您好，我女儿今年高三，想学医，但是我们比较关心以后的出路。请问这个专业毕业以后一般做什么工作？", "careers", "zh"),
-    ("老师您好！孩子高考完了，我们在考虑填志愿。想问一下这个项目的毕业证和学位证是哪个学校发的？", "degrees", "zh"),
+    (
+        "老师好，我们是贵州的家长，孩子对这个项目很感兴趣，但是担心英语跟不上。请问上课是全英文吗？",
+        "teaching-language",
+        "zh",
+    ),
+    (
+        "您好，我女儿今年高三，想学医，但是我们比较关心以后的出路。请问这个专业毕业以后一般做什么工作？",
+        "careers",
+        "zh",
+    ),
+    (
+        "老师您好！孩子高考完了，我们在考虑填志愿。想问一下这个项目的毕业证和学位证是哪个学校发的？",
+        "degrees",
+        "zh",
+    ),
     ("老师，您好。我家孩子英语比较好，想报这个项目，请问每年学费多少钱？谢谢", "tuition-fee", "zh"),
     (
         "老师您好，我家孩子今年高考，英语考了120分左右，想报你们的中外合作临床医学。请问一年的学费大概是多少？谢谢！",
@@ -165,12 +176,12 @@ OUT_OF_SCOPE = [
     ("how do I apply for a UK student visa", "en"),
     ("去英国要办签证吗", "zh"),
     ("what's the weather like in Chongqing in summer", "en"),
-    ("重庆夏天热不热", "zh"),
+    ("重庆冬天冷不冷", "zh"),
     ("how much do doctors earn after this programme", "en"),
     ("毕业后月薪多少", "zh"),
     ("do you offer dentistry", "en"),
     ("你们有护理专业吗", "zh"),
-    ("tell me something funny", "en"),
+    ("tell me a funny story", "en"),
     ("给我讲个笑话吧", "zh"),
     ("is there military training", "en"),
     ("有军训吗", "zh"),
@@ -195,18 +206,24 @@ def _entry_text(brain: Brain, entry_id: str, lang: str, entity: str | None = Non
 
 
 @pytest.mark.parametrize(("question", "entry_id", "lang"), ANSWERABLE)
-def test_question_is_answered_with_the_right_entry(bot: FAQBot, question: str, entry_id: str, lang: str) -> None:
+def test_question_is_answered_with_the_right_entry(
+    bot: FAQBot, question: str, entry_id: str, lang: str
+) -> None:
     reply = bot.ask(question)
     assert (reply.kind, reply.faq_id) == ("answer", entry_id)
 
 
 @pytest.mark.parametrize(("question", "entry_id", "lang"), ANSWERABLE)
-def test_answer_is_in_the_askers_language(
+def test_reply_is_in_the_askers_language(bot: FAQBot, question: str, entry_id: str, lang: str) -> None:
+    assert bot.ask(question).lang == lang
+
+
+@pytest.mark.parametrize(("question", "entry_id", "lang"), ANSWERABLE)
+def test_answer_text_is_the_entrys_answer_in_that_language(
     bot: FAQBot, brain: Brain, question: str, entry_id: str, lang: str
 ) -> None:
     reply = bot.ask(question)
-    assert reply.lang == lang
-    assert reply.text == _entry_text(brain, reply.faq_id or entry_id, lang, reply.entity)
+    assert reply.text == _entry_text(brain, entry_id, lang, reply.entity)
 
 
 @pytest.mark.parametrize("entry_id", ["tuition-fee", "duration", "contact-phone", "degrees"])
@@ -228,7 +245,9 @@ def test_question_naming_a_province_gets_that_provinces_figures(
     assert figure in reply.text
 
 
-@pytest.mark.parametrize(("question", "lang"), [("which provinces do you recruit from", "en"), ("各省名额怎么分", "zh")])
+@pytest.mark.parametrize(
+    ("question", "lang"), [("list of provinces and places", "en"), ("哪些省的考生能报", "zh")]
+)
 def test_question_naming_no_province_gets_the_whole_table(
     bot: FAQBot, brain: Brain, question: str, lang: str
 ) -> None:
@@ -239,12 +258,14 @@ def test_question_naming_no_province_gets_the_whole_table(
 
 @pytest.mark.parametrize("names", [("Sichuan", "Chongqing", "Guizhou"), ("四川", "重庆", "贵州")])
 def test_whole_province_table_names_every_province(bot: FAQBot, names: tuple[str, ...]) -> None:
-    question = "which provinces do you recruit from" if names[0].isascii() else "各省名额怎么分"
+    question = "list of provinces and places" if names[0].isascii() else "哪些省的考生能报"
     text = bot.ask(question).text
     assert all(name in text for name in names)
 
 
-@pytest.mark.parametrize(("question", "lang"), [("四川考生学费多少", "zh"), ("Sichuan students tuition fee", "en")])
+@pytest.mark.parametrize(
+    ("question", "lang"), [("四川考生学费多少", "zh"), ("Sichuan students tuition fee", "en")]
+)
 def test_province_named_for_an_entry_without_variants_gets_the_general_answer(
     bot: FAQBot, brain: Brain, question: str, lang: str
 ) -> None:
@@ -256,10 +277,10 @@ def test_province_named_for_an_entry_without_variants_gets_the_general_answer(
     ("question", "campus"),
     [
         ("where is the Jinyun campus", "jinyun"),
-        ("缙云校区在哪", "jinyun"),
+        ("缙云校区地址在哪里", "jinyun"),
         ("沙坪坝那个校区在哪", "jinyun"),
         ("where is the Yuanjiagang campus", "yuanjiagang"),
-        ("袁家岗校区地址", "yuanjiagang"),
+        ("袁家岗校区在什么地方", "yuanjiagang"),
     ],
 )
 def test_question_naming_a_campus_gets_that_campus_address(
@@ -271,7 +292,7 @@ def test_question_naming_a_campus_gets_that_campus_address(
 
 
 def test_question_naming_no_campus_gets_both_addresses(bot: FAQBot, brain: Brain) -> None:
-    reply = bot.ask("where is the campus")
+    reply = bot.ask("where is the university located")
     assert reply.text == _entry_text(brain, "campus-address", "en")
     assert "Yuanjiagang" in reply.text and "Jinyun" in reply.text
 
@@ -356,7 +377,9 @@ def test_clear_question_is_answered_under_default_thresholds(mini_corpus: Corpus
 
 
 def test_very_high_answer_threshold_turns_an_answer_into_a_suggestion(mini_corpus: Corpus) -> None:
-    match = _matcher(mini_corpus, answer_threshold=100.0, sure_threshold=101.0).match("how much is the tuition")
+    match = _matcher(mini_corpus, answer_threshold=100.0, sure_threshold=101.0).match(
+        "how much is the tuition"
+    )
     assert (match.decision, match.best and match.best.entry.id) == ("suggest", "tuition-fee")
 
 
@@ -366,19 +389,24 @@ def test_suggest_threshold_at_the_top_turns_everything_below_it_into_a_decline(m
 
 
 def test_close_runner_up_turns_an_answer_into_a_suggestion(mini_corpus: Corpus) -> None:
-    matcher = _matcher(mini_corpus, answer_threshold=1.0, suggest_threshold=1.0, answer_margin=100.0, sure_threshold=101.0)
+    matcher = _matcher(
+        mini_corpus, answer_threshold=1.0, suggest_threshold=1.0, answer_margin=100.0, sure_threshold=101.0
+    )
     match = matcher.match(BOTH_CONTACTS)
     assert match.decision == "suggest"
     assert {c.entry.id for c in match.candidates[:2]} == {"contact-phone", "contact-email"}
 
 
 def test_no_margin_answers_with_the_best_candidate(mini_corpus: Corpus) -> None:
-    matcher = _matcher(mini_corpus, answer_threshold=1.0, suggest_threshold=1.0, answer_margin=0.0, sure_threshold=101.0)
+    matcher = _matcher(
+        mini_corpus, answer_threshold=1.0, suggest_threshold=1.0, answer_margin=0.0, sure_threshold=101.0
+    )
     match = matcher.match(BOTH_CONTACTS)
     assert match.decision == "answer"
 
 
 def test_sure_threshold_answers_despite_a_close_runner_up(mini_corpus: Corpus) -> None:
-    matcher = _matcher(mini_corpus, answer_threshold=1.0, suggest_threshold=1.0, answer_margin=100.0, sure_threshold=1.0)
+    matcher = _matcher(
+        mini_corpus, answer_threshold=1.0, suggest_threshold=1.0, answer_margin=100.0, sure_threshold=1.0
+    )
     assert matcher.match(BOTH_CONTACTS).decision == "answer"
-

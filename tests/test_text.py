@@ -25,7 +25,9 @@ def test_full_width_characters_become_half_width(normaliser: TextNormaliser, typ
     assert normaliser.normalise(typed) == normal
 
 
-@pytest.mark.parametrize(("typed", "normal"), [("How MUCH", "how much"), ("UoL", "uol"), ("JEP的学费", "jep的学费")])
+@pytest.mark.parametrize(
+    ("typed", "normal"), [("How MUCH", "how much"), ("UoL", "uol"), ("JEP的学费", "jep的学费")]
+)
 def test_letters_are_lower_cased(normaliser: TextNormaliser, typed: str, normal: str) -> None:
     assert normaliser.normalise(typed) == normal
 
@@ -44,7 +46,9 @@ def test_punctuation_is_removed(normaliser: TextNormaliser, typed: str, normal: 
     assert normaliser.normalise(typed) == normal
 
 
-@pytest.mark.parametrize(("typed", "normal"), [("学费😀😀", "学费"), ("thanks 👍🙏", "thanks"), ("🎓degree", "degree")])
+@pytest.mark.parametrize(
+    ("typed", "normal"), [("学费😀😀", "学费"), ("thanks 👍🙏", "thanks"), ("🎓degree", "degree")]
+)
 def test_emoji_are_removed(normaliser: TextNormaliser, typed: str, normal: str) -> None:
     assert normaliser.normalise(typed) == normal
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -33,7 +32,11 @@ def domain_tokeniser(tmp_path_factory: pytest.TempPathFactory) -> Tokeniser:
 def synonym_tokeniser() -> Tokeniser:
     """A tokeniser with small synonym groups, one of them holding a phrase."""
     return Tokeniser(
-        synonyms=[["学费", "费用", "收费"], ["fee", "tuition", "cost", "price"], ["email", "e-mail", "email address"]]
+        synonyms=[
+            ["学费", "费用", "收费"],
+            ["fee", "tuition", "cost", "price"],
+            ["email", "e-mail", "email address"],
+        ]
     )
 
 
@@ -112,7 +115,9 @@ def test_short_words_are_not_folded(short: str) -> None:
         ("my son would like to know about the deadline", ("deadlin",)),
     ],
 )
-def test_english_stop_words_are_dropped(plain_tokeniser: Tokeniser, text: str, expected: tuple[str, ...]) -> None:
+def test_english_stop_words_are_dropped(
+    plain_tokeniser: Tokeniser, text: str, expected: tuple[str, ...]
+) -> None:
     assert plain_tokeniser.tokenise(text).words == expected
 
 
@@ -120,7 +125,9 @@ def test_english_stop_words_are_dropped(plain_tokeniser: Tokeniser, text: str, e
     ("text", "expected"),
     [("请问学费是多少呢", ("学费", "多少")), ("您好我想咨询一下面试", ("面试",))],
 )
-def test_chinese_stop_words_are_dropped(plain_tokeniser: Tokeniser, text: str, expected: tuple[str, ...]) -> None:
+def test_chinese_stop_words_are_dropped(
+    plain_tokeniser: Tokeniser, text: str, expected: tuple[str, ...]
+) -> None:
     assert plain_tokeniser.tokenise(text).words == expected
 
 
@@ -175,7 +182,9 @@ def test_pinyin_dictionary_refuses_text_that_is_not_pinyin() -> None:
     ("pinyin", "chinese_words"),
     [("xuefei duoshao", ("学费", "多少")), ("dianhua", ("电话",)), ("youxiang", ("邮箱",))],
 )
-def test_pinyin_question_is_read_as_chinese(mini_brain: Brain, pinyin: str, chinese_words: tuple[str, ...]) -> None:
+def test_pinyin_question_is_read_as_chinese(
+    mini_brain: Brain, pinyin: str, chinese_words: tuple[str, ...]
+) -> None:
     query = mini_brain.matcher.analyse(pinyin)
     assert (query.lang, query.read_as_pinyin, query.tokens.words) == ("zh", True, chinese_words)
 
@@ -209,8 +218,12 @@ def test_real_words_that_sound_like_corpus_words_are_untouched(
     assert (real_word in words(brain, real_word), sound_alike in words(brain, real_word)) == (True, False)
 
 
-@pytest.mark.parametrize(("typo", "word"), [("tution", "tuition"), ("provence", "province"), ("quotta", "quota")])
-def test_english_typos_are_mended_against_the_corpus_vocabulary(mini_brain: Brain, typo: str, word: str) -> None:
+@pytest.mark.parametrize(
+    ("typo", "word"), [("tution", "tuition"), ("provence", "province"), ("quotta", "quota")]
+)
+def test_english_typos_are_mended_against_the_corpus_vocabulary(
+    mini_brain: Brain, typo: str, word: str
+) -> None:
     assert words(mini_brain, f"the {typo}") == words(mini_brain, f"the {word}")
 
 

@@ -1,0 +1,335 @@
+"""Corpus checks: every mistake a staff member can make is reported with its file and line."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from conftest import REPO_CONFIG, REPO_ROOT
+
+from bot.cli import main
+from bot.config import Config
+from bot.corpus import MAX_ANSWER_BYTES, CorpusError, Problem, load_corpus, read_corpus
+from bot.engine import FAQBot
+from bot.storage import MemoryStorage
+
+ENTRIES = "entries.yaml"
+PHONE_ANSWER = '{en: "Call 023-68480331.", zh: "电话：023-68480331。"}'
+PHONE_ALTERNATES_EN = (
+    "[phone, phone number, telephone, how can I call the college, landline, contact number, call the office, "
+    "number to call]"
+)
+
+
+def edit(corpus: Path, old: str, new: str, file: str = ENTRIES) -> None:
+    """Replace one piece of a corpus file (which must be there) with another."""
+    path = corpus / file
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {file}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def replace_line(corpus: Path, old_line: str, new_line: str, after: int = 0) -> int:
+    """Replace the first line equal to old_line (after line number `after`); return its line number."""
+    path = corpus / ENTRIES
+    lines = path.read_text(encoding="utf-8").splitlines()
+    index = lines.index(old_line, after)
+    lines[index] = new_line
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return index + 1
+
+
+def line_of(corpus: Path, text: str, file: str = ENTRIES) -> int:
+    """The line number of the first line containing text."""
+    lines = (corpus / file).read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, 1) if text in line)
+
+
+def errors(corpus: Path) -> list[Problem]:
+    _, problems = read_corpus(corpus)
+    return [p for p in problems if p.severity == "error"]
+
+
+def the_error(corpus: Path) -> Problem:
+    """The one error the corpus has (the test fails if there are none or several)."""
+    found = errors(corpus)
+    assert len(found) == 1, [str(p) for p in found]
+    return found[0]
+
+
+def test_the_mini_corpus_is_clean(tmp_corpus: Path) -> None:
+    corpus, problems = read_corpus(tmp_corpus)
+    assert corpus is not None and problems == []
+
+
+def test_a_corpus_with_errors_is_not_loaded(tmp_corpus: Path) -> None:
+    edit(tmp_corpus, "id: contact-phone", "id: contact-email")
+    corpus, _ = read_corpus(tmp_corpus)
+    assert corpus is None
+
+
+# --- YAML syntax -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old_line", "broken_line"),
+    [
+        ("- id: contact-phone", "  - id: contact-phone"),
+        ("  category: contact", "\tcategory: contact"),
+        ("  source: test", "  source: test: more"),
+    ],
+)
+def test_bad_yaml_reports_the_file_and_the_line(tmp_corpus: Path, old_line: str, broken_line: str) -> None:
+    line = replace_line(tmp_corpus, old_line, broken_line, after=30)
+    problem = the_error(tmp_corpus)
+    assert (problem.file, problem.line) == (ENTRIES, line)
+    assert "YAML" in problem.message
+
+
+@pytest.mark.parametrize("file", ["synonyms.yaml", "entities.yaml", "out_of_scope.yaml"])
+def test_bad_yaml_in_a_data_file_names_that_file(tmp_corpus: Path, file: str) -> None:
+    (tmp_corpus / file).write_text("groups: [unclosed\n", encoding="utf-8")
+    assert file in {p.file for p in errors(tmp_corpus)}
+
+
+def test_an_entry_file_that_is_not_a_list_is_an_error(tmp_corpus: Path) -> None:
+    (tmp_corpus / "more.yaml").write_text("id: stray\nquestion: what\n", encoding="utf-8")
+    problem = the_error(tmp_corpus)
+    assert (problem.file, problem.line) == ("more.yaml", 1)
+
+
+def test_problem_reads_as_file_line_severity_message() -> None:
+    assert str(Problem("fees.yaml", 12, "something is wrong")) == "fees.yaml:12: error: something is wrong"
+
+
+# --- entries -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        (', zh: "学院的邮箱是什么？"}', "}", "question.zh"),
+        ('{en: "What is the college\'s email address?", ', "{", "question.en"),
+        (', zh: "邮箱：int.med@cqmu.edu.cn。"}', "}", "answer.zh"),
+        ('{en: "Email int.med@cqmu.edu.cn.", ', "{", "answer.en"),
+    ],
+)
+def test_missing_language_is_an_error_naming_the_field(
+    tmp_corpus: Path, old: str, new: str, field: str
+) -> None:
+    edit(tmp_corpus, old, new)
+    problem = the_error(tmp_corpus)
+    assert (problem.file, field in problem.message, "contact-email" in problem.message) == (
+        ENTRIES,
+        True,
+        True,
+    )
+
+
+@pytest.mark.parametrize(("field", "lang"), [("question", "zh"), ("answer", "en")])
+def test_missing_language_is_reported_at_the_line_of_its_field(
+    tmp_corpus: Path, field: str, lang: str
+) -> None:
+    line = line_of(tmp_corpus, "id: contact-email") + (2 if field == "question" else 6)
+    assert f"  {field}: {{" in (tmp_corpus / ENTRIES).read_text(encoding="utf-8").splitlines()[line - 1]
+    old = {"question": ', zh: "学院的邮箱是什么？"}', "answer": '{en: "Email int.med@cqmu.edu.cn.", '}[field]
+    edit(tmp_corpus, old, "}" if lang == "zh" else "{")
+    assert the_error(tmp_corpus).line == line
+
+
+def test_missing_alternates_language_is_an_error(tmp_corpus: Path) -> None:
+    edit(tmp_corpus, f"    en: {PHONE_ALTERNATES_EN}\n", "")
+    assert "alternates.en" in the_error(tmp_corpus).message
+
+
+def test_duplicate_id_is_an_error_naming_both_places(tmp_corpus: Path) -> None:
+    first = line_of(tmp_corpus, "id: contact-email")
+    second = line_of(tmp_corpus, "id: contact-phone")
+    edit(tmp_corpus, "id: contact-phone", "id: contact-email")
+    problem = the_error(tmp_corpus)
+    assert (problem.file, problem.line) == (ENTRIES, second)
+    assert "duplicate id 'contact-email'" in problem.message and f"{ENTRIES}:{first}" in problem.message
+
+
+def test_unknown_related_id_is_an_error(tmp_corpus: Path) -> None:
+    edit(tmp_corpus, "related: [province-quota]", "related: [province-quotas]")
+    problem = the_error(tmp_corpus)
+    assert "unknown related id 'province-quotas'" in problem.message
+    assert (problem.file, problem.line) == (ENTRIES, line_of(tmp_corpus, "id: tuition-fee"))
+
+
+@pytest.mark.parametrize("entry_id", ["Contact Phone", "contact_phone", "ContactPhone"])
+def test_id_must_be_kebab_case(tmp_corpus: Path, entry_id: str) -> None:
+    edit(tmp_corpus, "id: contact-phone", f"id: {entry_id}")
+    assert "kebab-case" in the_error(tmp_corpus).message
+
+
+@pytest.mark.parametrize("empty", ['""', "'   '", "null"])
+def test_empty_answer_is_an_error(tmp_corpus: Path, empty: str) -> None:
+    edit(tmp_corpus, PHONE_ANSWER, f'{{en: {empty}, zh: "电话：023-68480331。"}}')
+    assert "answer.en" in the_error(tmp_corpus).message
+
+
+@pytest.mark.parametrize(
+    ("answer", "lang"),
+    [("x" * (MAX_ANSWER_BYTES + 1), "en"), ("电" * (MAX_ANSWER_BYTES // 3 + 1), "zh")],
+)
+def test_answer_over_2000_bytes_is_an_error(tmp_corpus: Path, answer: str, lang: str) -> None:
+    other = {"en": "Call 023-68480331.", "zh": "电话：023-68480331。"}
+    texts = {**other, lang: answer}
+    edit(tmp_corpus, PHONE_ANSWER, f'{{en: "{texts["en"]}", zh: "{texts["zh"]}"}}')
+    problem = the_error(tmp_corpus)
+    assert f"answer.{lang}" in problem.message and str(MAX_ANSWER_BYTES) in problem.message
+
+
+@pytest.mark.parametrize(
+    "answer", ["x" * MAX_ANSWER_BYTES, "电" * (MAX_ANSWER_BYTES // 3)], ids=["2000-ascii", "1998-chinese"]
+)
+def test_answer_of_at_most_2000_bytes_is_accepted(tmp_corpus: Path, answer: str) -> None:
+    edit(tmp_corpus, PHONE_ANSWER, f'{{en: "{answer}", zh: "{answer}"}}')
+    assert errors(tmp_corpus) == []
+
+
+def test_answer_limit_counts_bytes_not_characters(tmp_corpus: Path) -> None:
+    chinese = "电" * 700  # 700 characters, 2100 bytes
+    edit(tmp_corpus, PHONE_ANSWER, f'{{en: "Call 023-68480331.", zh: "{chinese}"}}')
+    assert "answer.zh" in the_error(tmp_corpus).message
+
+
+@pytest.mark.parametrize("same", ["email address", "Email Address", "email   address"])
+def test_the_same_alternate_under_two_entries_is_an_error(tmp_corpus: Path, same: str) -> None:
+    edit(tmp_corpus, "[phone, phone number,", f"[{same}, phone number,")
+    problem = the_error(tmp_corpus)
+    assert "contact-phone" in problem.message and "contact-email" in problem.message
+
+
+def test_the_same_text_in_two_languages_is_not_a_clash(tmp_corpus: Path) -> None:
+    edit(tmp_corpus, "[电话, 电话号码,", "[email, 电话号码,")
+    assert errors(tmp_corpus) == []
+
+
+def test_variants_of_an_undefined_entity_type_are_an_error(tmp_corpus: Path) -> None:
+    edit(tmp_corpus, "entity: province", "entity: city")
+    assert "entity type 'city'" in the_error(tmp_corpus).message
+
+
+def test_variant_missing_a_language_is_an_error(tmp_corpus: Path) -> None:
+    edit(
+        tmp_corpus,
+        'henan: {en: "Henan has 5 places.", zh: "河南计划招收5名。"}',
+        'henan: {en: "Henan has 5 places."}',
+    )
+    assert any("variant `henan`" in p.message for p in errors(tmp_corpus))
+
+
+def test_few_alternates_are_a_warning_not_an_error(tmp_corpus: Path) -> None:
+    edit(tmp_corpus, PHONE_ALTERNATES_EN, "[phone, phone number]")
+    corpus, problems = read_corpus(tmp_corpus)
+    assert corpus is not None
+    assert [p.severity for p in problems] == ["warning"]
+
+
+def test_several_mistakes_are_all_reported(tmp_corpus: Path) -> None:
+    edit(tmp_corpus, "related: [province-quota]", "related: [nowhere]")
+    edit(tmp_corpus, "[phone, phone number,", "[email address, phone number,")
+    assert len(errors(tmp_corpus)) == 2
+
+
+def test_missing_corpus_folder_is_an_error(tmp_path: Path) -> None:
+    _, problems = read_corpus(tmp_path / "nowhere")
+    assert [p.message for p in problems] == ["corpus folder not found"]
+
+
+def test_load_corpus_raises_listing_file_and_line(tmp_corpus: Path) -> None:
+    line = line_of(tmp_corpus, "id: contact-phone")
+    edit(tmp_corpus, "id: contact-phone", "id: contact-email")
+    with pytest.raises(CorpusError, match=rf"{ENTRIES}:{line}: error: duplicate id"):
+        load_corpus(tmp_corpus)
+
+
+# --- the validate command ----------------------------------------------------------------------------
+
+
+def validate(directory: Path, *options: str) -> int:
+    return main(["--config", str(REPO_CONFIG), "validate", *options, str(directory)])
+
+
+def test_validate_exits_0_on_a_clean_corpus(tmp_corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert validate(tmp_corpus) == 0
+    assert "0 error(s)" in capsys.readouterr().out
+
+
+def test_validate_exits_1_when_the_corpus_has_errors(
+    tmp_corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(tmp_corpus, "id: contact-phone", "id: contact-email")
+    assert validate(tmp_corpus, "--quick") == 1
+    assert "1 error(s)" in capsys.readouterr().out
+
+
+def test_validate_prints_each_problem_with_file_and_line(
+    tmp_corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(tmp_corpus, "related: [province-quota]", "related: [nowhere]")
+    validate(tmp_corpus, "--quick")
+    line = line_of(tmp_corpus, "id: tuition-fee")
+    assert (
+        f"{ENTRIES}:{line}: error: entry 'tuition-fee': unknown related id 'nowhere'"
+        in capsys.readouterr().out
+    )
+
+
+def test_validate_exits_0_with_warnings_only(tmp_corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    edit(tmp_corpus, PHONE_ALTERNATES_EN, "[phone, phone number]")
+    assert validate(tmp_corpus, "--quick") == 0
+    assert "1 warning(s)" in capsys.readouterr().out
+
+
+def test_validate_exits_1_when_the_menu_names_an_unknown_entry(
+    tmp_corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(tmp_corpus, "  - contact-email\n", "  - contact-emails\n", file="dialogue.yaml")
+    assert validate(tmp_corpus, "--quick") == 1
+    assert "unknown entry id 'contact-emails'" in capsys.readouterr().out
+
+
+def test_validate_exits_1_when_a_reply_misses_a_language(
+    tmp_corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(tmp_corpus, '    zh: "以上就是全部内容。还有什么想了解的吗？"\n', "", file="dialogue.yaml")
+    assert validate(tmp_corpus, "--quick") == 1
+    assert "replies.nothing_more.zh is missing" in capsys.readouterr().out
+
+
+def test_validate_exits_1_on_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert validate(tmp_path / "nowhere", "--quick") == 1
+
+
+def test_the_real_corpus_validates_without_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    code = validate(REPO_ROOT / "faq_corpus")
+    output = capsys.readouterr().out
+    assert code == 0, output
+    assert " 0 error(s)" in output
+
+
+# --- a running bot and a broken corpus ---------------------------------------------------------------
+
+
+@pytest.fixture
+def tmp_bot(mini_config: Config, tmp_corpus: Path) -> FAQBot:
+    """A bot reading the writable copy of the mini corpus."""
+    return FAQBot(replace(mini_config, corpus_dir=tmp_corpus), MemoryStorage())
+
+
+def test_reload_with_a_broken_corpus_keeps_the_previous_one(tmp_bot: FAQBot, tmp_corpus: Path) -> None:
+    edit(tmp_corpus, "id: contact-phone", "id: contact-email")
+    ok, message = tmp_bot.reload()
+    assert (ok, "duplicate id" in message) == (False, True)
+    assert tmp_bot.ask("phone number").faq_id == "contact-phone"
+
+
+def test_reload_after_a_fix_serves_the_new_answer(tmp_bot: FAQBot, tmp_corpus: Path) -> None:
+    edit(tmp_corpus, "Call 023-68480331.", "Call the college on 023-68480331.")
+    ok, _ = tmp_bot.reload()
+    assert (ok, tmp_bot.ask("phone number").text) == (True, "Call the college on 023-68480331.")

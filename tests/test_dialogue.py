@@ -1,0 +1,393 @@
+"""The conversation: small talk, menus, "did you mean", follow-ups, declines, the question log, long answers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+
+from bot.config import Config
+from bot.engine import Brain, FAQBot, build_brain
+from bot.storage import MemoryStorage
+from bot.text import utf8_len
+
+SESSION = "wx-openid-0001"
+# In the mini corpus "phone and email" is as close to contact-phone as to contact-email: the bot asks which.
+AMBIGUOUS = {"en": "email or phone", "zh": "电话和邮箱"}
+SUGGESTED = {"contact-email", "contact-phone"}
+NUMBERED_LINE = re.compile(r"^(\d)\. (.+)$")
+
+
+def numbered_lines(text: str) -> list[tuple[int, str]]:
+    """The "1. question" lines of a menu or a "did you mean" reply."""
+    return [(int(m.group(1)), m.group(2)) for m in map(NUMBERED_LINE.match, text.splitlines()) if m]
+
+
+# --- small talk --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "kind", "lang"),
+    [
+        ("hello", "greeting", "en"),
+        ("Hi!", "greeting", "en"),
+        ("good morning", "greeting", "en"),
+        ("你好", "greeting", "zh"),
+        ("您好！", "greeting", "zh"),
+        ("早上好", "greeting", "zh"),
+        ("在吗", "greeting", "zh"),
+        ("thanks", "thanks", "en"),
+        ("thank you so much!", "thanks", "en"),
+        ("谢谢", "thanks", "zh"),
+        ("多谢", "thanks", "zh"),
+        ("好的谢谢", "thanks", "zh"),
+        ("谢谢老师", "thanks", "zh"),
+        ("bye", "goodbye", "en"),
+        ("see you", "goodbye", "en"),
+        ("再见", "goodbye", "zh"),
+        ("拜拜", "goodbye", "zh"),
+        ("who are you?", "identity", "en"),
+        ("are you a robot", "identity", "en"),
+        ("你是谁", "identity", "zh"),
+        ("你是机器人吗", "identity", "zh"),
+    ],
+)
+def test_small_talk_gets_its_reply_in_the_users_language(
+    bot: FAQBot, message: str, kind: str, lang: str
+) -> None:
+    reply = bot.ask(message)
+    assert (reply.kind, reply.lang, reply.text) == ("smalltalk", lang, bot.say(kind, lang))
+
+
+@pytest.mark.parametrize("message", ["hello", "谢谢", "bye"])
+def test_small_talk_is_not_an_faq_answer(bot: FAQBot, message: str) -> None:
+    reply = bot.ask(message)
+    assert (reply.matched, reply.faq_id) == (False, None)
+
+
+@pytest.mark.parametrize(
+    ("message", "lang"), [("human", "en"), ("customer service", "en"), ("人工", "zh"), ("转人工", "zh")]
+)
+def test_asking_for_a_person_gives_the_colleges_contacts(bot: FAQBot, message: str, lang: str) -> None:
+    reply = bot.ask(message)
+    assert (reply.kind, reply.text) == ("human", bot.say("human", lang))
+
+
+def test_greeting_with_a_question_answers_the_question(bot: FAQBot) -> None:
+    assert bot.ask("hello, how much is the tuition?").faq_id == "tuition-fee"
+
+
+# --- the menu ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "lang"), [("menu", "en"), ("MENU", "en"), ("help", "en"), ("菜单", "zh"), ("帮助", "zh")]
+)
+def test_menu_lists_the_popular_topics_numbered(bot: FAQBot, brain: Brain, message: str, lang: str) -> None:
+    reply = bot.ask(message, session=SESSION)
+    entries = brain.corpus.by_id()
+    assert reply.kind == "menu"
+    assert reply.text.splitlines()[0] == bot.say("help", lang)
+    assert numbered_lines(reply.text) == [
+        (n, entries[s.id].question[lang]) for n, s in enumerate(reply.suggestions, 1)
+    ]
+
+
+def test_menu_offers_the_topics_of_dialogue_yaml_in_order(bot: FAQBot, brain: Brain) -> None:
+    reply = bot.ask("menu", session=SESSION)
+    assert [s.id for s in reply.suggestions] == list(brain.dialogue.texts.menu)
+
+
+@pytest.mark.parametrize(
+    ("menu", "number", "lang"), [("menu", "2", "en"), ("菜单", "3", "zh"), ("菜单", "第1个", "zh")]
+)
+def test_menu_number_answers_that_topic(bot: FAQBot, brain: Brain, menu: str, number: str, lang: str) -> None:
+    offered = bot.ask(menu, session=SESSION).suggestions
+    reply = bot.ask(number, session=SESSION)
+    chosen = offered[int(re.sub(r"\D", "", number)) - 1].id
+    assert (reply.kind, reply.faq_id, reply.lang) == ("answer", chosen, lang)
+    assert reply.text == brain.corpus.by_id()[chosen].answer[lang]
+
+
+def test_number_beyond_the_menu_is_not_a_choice(bot: FAQBot) -> None:
+    offered = bot.ask("menu", session=SESSION).suggestions
+    reply = bot.ask(str(len(offered) + 1), session=SESSION)
+    assert not reply.matched
+
+
+def test_number_without_a_menu_is_not_a_choice(bot: FAQBot) -> None:
+    assert not bot.ask("2", session=SESSION).matched
+
+
+def test_menu_numbers_belong_to_their_session(bot: FAQBot) -> None:
+    bot.ask("menu", session=SESSION)
+    assert not bot.ask("2", session="someone-else").matched
+
+
+def test_a_second_menu_number_does_not_get_an_unrelated_answer(bot: FAQBot) -> None:
+    offered = bot.ask("menu", session=SESSION).suggestions
+    bot.ask("3", session=SESSION)
+    reply = bot.ask("5", session=SESSION)
+    assert reply.faq_id in {None, offered[4].id}
+
+
+# --- "did you mean" ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_close_call_offers_numbered_suggestions(mini_bot: FAQBot, mini_brain: Brain, lang: str) -> None:
+    reply = mini_bot.ask(AMBIGUOUS[lang], session=SESSION)
+    entries = mini_brain.corpus.by_id()
+    assert (reply.kind, reply.faq_id, {s.id for s in reply.suggestions}) == ("suggest", None, SUGGESTED)
+    assert reply.text.splitlines()[0] == mini_bot.say("suggest", lang)
+    assert numbered_lines(reply.text) == [
+        (n, entries[s.id].question[lang]) for n, s in enumerate(reply.suggestions, 1)
+    ]
+
+
+def test_suggestions_respect_max_suggestions_and_suggest_threshold(mini_bot: FAQBot) -> None:
+    settings = mini_bot.config.match
+    reply = mini_bot.ask(AMBIGUOUS["en"], session=SESSION)
+    assert 1 <= len(reply.suggestions) <= settings.max_suggestions
+    assert reply.confidence >= settings.suggest_threshold
+
+
+@pytest.mark.parametrize("number", [1, 2])
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_suggestion_is_answered_by_number(
+    mini_bot: FAQBot, mini_brain: Brain, lang: str, number: int
+) -> None:
+    offered = mini_bot.ask(AMBIGUOUS[lang], session=SESSION).suggestions
+    reply = mini_bot.ask(str(number), session=SESSION)
+    chosen = offered[number - 1].id
+    assert (reply.faq_id, reply.lang, reply.text) == (
+        chosen,
+        lang,
+        mini_brain.corpus.by_id()[chosen].answer[lang],
+    )
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_suggestion_is_answered_by_its_text(mini_bot: FAQBot, lang: str) -> None:
+    offered = mini_bot.ask(AMBIGUOUS[lang], session=SESSION).suggestions
+    reply = mini_bot.ask(offered[1].question, session=SESSION)
+    assert (reply.faq_id, reply.lang) == (offered[1].id, lang)
+
+
+def test_suggestion_number_out_of_range_is_not_a_choice(mini_bot: FAQBot) -> None:
+    offered = mini_bot.ask(AMBIGUOUS["en"], session=SESSION).suggestions
+    assert not mini_bot.ask(str(len(offered) + 1), session=SESSION).matched
+
+
+# --- follow-ups in context ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "follow_up", "entry_id", "entity"),
+    [
+        ("重庆招多少人", "那四川呢？", "province-quota", "sichuan"),
+        ("四川招多少人", "那河南呢", "province-quota", "henan"),
+        ("how many places for Chongqing", "what about Sichuan?", "province-quota", "sichuan"),
+        ("袁家岗校区在哪", "那缙云呢", "campus-address", "jinyun"),
+        ("where is the campus", "and Jinyun?", "campus-address", "jinyun"),
+        ("what's the phone number", "and the email?", "contact-email", None),
+        ("学费多少", "去英国那年呢", "uk-year-fee", None),
+        ("how much is the tuition", "and in the UK year?", "uk-year-fee", None),
+    ],
+)
+def test_follow_up_is_read_in_context(
+    bot: FAQBot, brain: Brain, first: str, follow_up: str, entry_id: str, entity: str | None
+) -> None:
+    bot.ask(first, session=SESSION)
+    reply = bot.ask(follow_up, session=SESSION)
+    assert (reply.kind, reply.faq_id, reply.entity) == ("answer", entry_id, entity)
+    assert reply.text == brain.corpus.by_id()[entry_id].answer_for(reply.lang, entity)
+
+
+def test_follow_up_keeps_the_users_language(bot: FAQBot) -> None:
+    bot.ask("重庆招多少人", session=SESSION)
+    assert bot.ask("那四川呢？", session=SESSION).lang == "zh"
+
+
+def test_small_talk_between_question_and_follow_up_keeps_the_context(bot: FAQBot) -> None:
+    bot.ask("重庆招多少人", session=SESSION)
+    bot.ask("谢谢", session=SESSION)
+    assert bot.ask("那四川呢？", session=SESSION).entity == "sichuan"
+
+
+def test_context_belongs_to_its_session(bot: FAQBot) -> None:
+    bot.ask("重庆招多少人", session=SESSION)
+    elsewhere = bot.ask("那四川呢？", session="someone-else")
+    alone = bot.ask("那四川呢？")
+    assert (elsewhere.kind, elsewhere.faq_id, elsewhere.entity) == (alone.kind, alone.faq_id, alone.entity)
+
+
+def test_context_lives_in_storage_not_in_the_bot(
+    config: Config, brain: Brain, memory_storage: MemoryStorage
+) -> None:
+    FAQBot(config, memory_storage, brain=brain).ask("重庆招多少人", session=SESSION)
+    reply = FAQBot(config, memory_storage, brain=brain).ask("那四川呢？", session=SESSION)
+    assert (reply.faq_id, reply.entity) == ("province-quota", "sichuan")
+
+
+@pytest.mark.parametrize("wordless", ["👍", "?", "😀😀"])
+def test_message_without_words_does_not_repeat_the_last_answer(bot: FAQBot, wordless: str) -> None:
+    bot.ask("学费多少", session=SESSION)
+    assert not bot.ask(wordless, session=SESSION).matched
+
+
+def test_message_without_words_keeps_the_sessions_language(bot: FAQBot) -> None:
+    bot.ask("宿舍有空调吗", session=SESSION)
+    assert bot.ask("😀", session=SESSION).lang == "zh"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_language_hint_decides_for_a_message_without_words(bot: FAQBot, lang: str) -> None:
+    assert bot.ask("???", lang=lang).lang == lang
+
+
+# --- declines ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "lang"), [("are the dorms air-conditioned", "en"), ("宿舍有空调吗", "zh")]
+)
+def test_decline_gives_the_phone_and_email_in_the_users_language(
+    bot: FAQBot, config: Config, question: str, lang: str
+) -> None:
+    reply = bot.ask(question)
+    assert (reply.kind, reply.lang, reply.text) == ("decline", lang, bot.say("decline", lang))
+    assert config.dialogue.contact_phone in reply.text
+    assert config.dialogue.contact_email in reply.text
+
+
+def test_decline_quotes_the_contacts_of_the_config(mini_config: Config) -> None:
+    dialogue = replace(
+        mini_config.dialogue, contact_phone="023-00000000", contact_email="admissions@example.org"
+    )
+    config = replace(mini_config, dialogue=dialogue)
+    reply = FAQBot(config, MemoryStorage(), brain=build_brain(config)).ask("宿舍在哪")
+    assert "023-00000000" in reply.text and "admissions@example.org" in reply.text
+
+
+# --- the question log --------------------------------------------------------------------------------
+
+
+def test_declined_question_is_logged_as_declined(bot: FAQBot, memory_storage: MemoryStorage) -> None:
+    bot.ask("宿舍有空调吗", session=SESSION, channel="wechat")
+    [record] = memory_storage.questions(outcome="declined")
+    assert (record.text, record.lang, record.channel, record.faq_id) == ("宿舍有空调吗", "zh", "wechat", None)
+
+
+def test_logged_user_id_is_a_hash_not_the_raw_id(bot: FAQBot, memory_storage: MemoryStorage) -> None:
+    bot.ask("宿舍有空调吗", session=SESSION)
+    [record] = memory_storage.questions(outcome="declined")
+    assert record.user == bot.hash_user(SESSION)
+    assert SESSION not in record.user
+
+
+def test_user_hash_is_stable_and_distinguishes_users(bot: FAQBot) -> None:
+    assert bot.hash_user(SESSION) == bot.hash_user(SESSION)
+    assert bot.hash_user(SESSION) != bot.hash_user("wx-openid-0002")
+
+
+def test_user_hash_depends_on_the_configured_salt(config: Config, brain: Brain) -> None:
+    salted = replace(config, dialogue=replace(config.dialogue, user_hash_salt="another-salt"))
+    assert FAQBot(salted, MemoryStorage(), brain=brain).hash_user(SESSION) != FAQBot(
+        config, MemoryStorage(), brain=brain
+    ).hash_user(SESSION)
+
+
+@pytest.mark.parametrize(
+    ("message", "outcome", "faq_id"),
+    [
+        ("学费多少", "answered", "tuition-fee"),
+        ("hello", "smalltalk", None),
+        ("Chongqing weather", "declined", None),
+    ],
+)
+def test_every_message_is_logged_with_its_outcome(
+    bot: FAQBot, memory_storage: MemoryStorage, message: str, outcome: str, faq_id: str | None
+) -> None:
+    bot.ask(message, session=SESSION)
+    [record] = memory_storage.questions()
+    assert (record.outcome, record.faq_id) == (outcome, faq_id)
+
+
+def test_suggestion_is_logged_as_suggested_with_its_best_guess(mini_bot: FAQBot) -> None:
+    reply = mini_bot.ask(AMBIGUOUS["en"], session=SESSION)
+    [record] = mini_bot.storage.questions()
+    assert (record.outcome, record.best_id) == ("suggested", reply.suggestions[0].id)
+
+
+def test_logged_question_is_cut_to_the_configured_length(bot: FAQBot, memory_storage: MemoryStorage) -> None:
+    limit = bot.config.server.max_question_chars
+    bot.ask("宿舍" * limit, session=SESSION)
+    [record] = memory_storage.questions()
+    assert len(record.text) == limit
+
+
+# --- long answers ------------------------------------------------------------------------------------
+
+MAX_BYTES = 240
+
+
+def _long_entry(brain: Brain, lang: str) -> tuple[str, str]:
+    """(canonical question, answer) of the entry with the longest answer in the language."""
+    entry = max(brain.corpus.entries, key=lambda e: utf8_len(e.answer[lang]))
+    return entry.question[lang], entry.answer[lang]
+
+
+def _read_all(bot: FAQBot, question: str, more: str) -> list[str]:
+    """Every part of a paginated answer: the first reply, then "more" until the bot says it has finished."""
+    parts = [bot.ask(question, session=SESSION, max_bytes=MAX_BYTES).text]
+    for _ in range(50):
+        reply = bot.ask(more, session=SESSION, max_bytes=MAX_BYTES)
+        parts.append(reply.text)
+        if not reply.continued:
+            break
+    return parts
+
+
+@pytest.mark.parametrize(("lang", "more"), [("en", "more"), ("zh", "继续")])
+def test_long_answer_is_cut_to_max_bytes_with_a_hint(bot: FAQBot, brain: Brain, lang: str, more: str) -> None:
+    question, _ = _long_entry(brain, lang)
+    reply = bot.ask(question, session=SESSION, max_bytes=MAX_BYTES)
+    assert (reply.continued, utf8_len(reply.text) <= MAX_BYTES) == (True, True)
+    assert reply.text.endswith(bot.say("more_hint", lang))
+
+
+@pytest.mark.parametrize(("lang", "more"), [("en", "more"), ("zh", "继续")])
+def test_more_returns_the_rest_of_the_answer(bot: FAQBot, brain: Brain, lang: str, more: str) -> None:
+    question, answer = _long_entry(brain, lang)
+    parts = _read_all(bot, question, more)
+    first = parts[0].removesuffix(bot.say("more_hint", lang))
+    assert re.sub(r"\s", "", first + "".join(parts[1:])) == re.sub(r"\s", "", answer)
+
+
+@pytest.mark.parametrize(("lang", "more"), [("en", "more"), ("zh", "继续")])
+def test_every_part_fits_max_bytes(bot: FAQBot, brain: Brain, lang: str, more: str) -> None:
+    question, _ = _long_entry(brain, lang)
+    assert all(utf8_len(part) <= MAX_BYTES for part in _read_all(bot, question, more))
+
+
+@pytest.mark.parametrize(("lang", "more"), [("en", "more"), ("zh", "继续")])
+def test_more_after_the_last_part_says_there_is_nothing_more(
+    bot: FAQBot, brain: Brain, lang: str, more: str
+) -> None:
+    question, _ = _long_entry(brain, lang)
+    _read_all(bot, question, more)
+    reply = bot.ask(more, session=SESSION, max_bytes=MAX_BYTES)
+    assert (reply.kind, reply.text) == ("more", bot.say("nothing_more", lang))
+
+
+def test_short_answer_is_not_cut(bot: FAQBot, brain: Brain) -> None:
+    reply = bot.ask("邮箱多少", session=SESSION, max_bytes=MAX_BYTES)
+    assert (reply.continued, reply.text) == (False, brain.corpus.by_id()["contact-email"].answer["zh"])
+
+
+def test_without_max_bytes_the_whole_answer_comes_at_once(bot: FAQBot, brain: Brain) -> None:
+    question, answer = _long_entry(brain, "en")
+    reply = bot.ask(question, session=SESSION)
+    assert (reply.continued, reply.text) == (False, answer)

@@ -14,7 +14,7 @@ LANGS = ("en", "zh")
 MAX_ANSWER_BYTES = 2000
 MIN_ALTERNATES = 8
 SPECIAL_FILES = frozenset(
-    {"entities.yaml", "synonyms.yaml", "out_of_scope.yaml", "eval.yaml", "dialogue.yaml"}
+    {"entities.yaml", "synonyms.yaml", "out_of_scope.yaml", "eval.yaml", "holdout.yaml", "dialogue.yaml"}
 )
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -61,10 +61,11 @@ class Entry:
     line: int = 0
 
     def answer_for(self, lang: str, entity: str | None = None) -> str:
-        """The answer in `lang`, or the named entity's variant when the entry has one."""
-        variant = self.variants.get(entity or "")
-        if variant and variant.get(lang):
-            return variant[lang]
+        """The answer in `lang`; the named entities' variants ("hunan+sichuan") when the entry has them all."""
+        keys = [k for k in (entity or "").split("+") if k]
+        variants = [self.variants.get(k, {}).get(lang) for k in keys]
+        if keys and all(variants):
+            return "\n".join(v for v in variants if v)
         return self.answer[lang]
 
     def phrasings(self) -> Iterator[tuple[str, str]]:

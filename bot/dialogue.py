@@ -132,45 +132,19 @@ class DialogueTexts:
         return template.format(**self._contact)
 
     def smalltalk_kind(self, normal: str) -> str | None:
-        """The kind of small talk when the message is nothing but small-talk phrases."""
+        """The kind of small talk when the message is nothing but small-talk phrases (longest phrases first)."""
         if not normal:
             return None
+        matched = [m.group() for m in self._any_phrase.finditer(normal)]
         rest = self._any_phrase.sub(" ", normal).strip()
-        if rest and not all(w in _FILLER for w in rest.split()):
+        if not matched or (rest and not all(w in _FILLER for w in rest.split())):
             return None
-        for kind in SMALLTALK_ORDER:
-            phrases = self.smalltalk.get(kind, set())
-            if any(re.search(rf"(?<![0-9a-z]){re.escape(p)}(?![0-9a-z])", normal) for p in phrases):
-                return kind
-        return None
+        kinds = {kind for kind, phrases in self.smalltalk.items() for p in matched if p in phrases}
+        return next((kind for kind in SMALLTALK_ORDER if kind in kinds), None)
 
 
 _FILLER = frozenset(
-    [
-        "a",
-        "the",
-        "so",
-        "very",
-        "much",
-        "you",
-        "your",
-        "u",
-        "你",
-        "您",
-        "啊",
-        "呀",
-        "哈",
-        "哈哈",
-        "呢",
-        "吧",
-        "了",
-        "的",
-        "嗯",
-        "哦",
-        "please",
-        "pls",
-        "yes",
-    ]
+    "a the so very much you your u 你 您 啊 呀 哈 哈哈 呢 吧 了 的 嗯 哦 老师 please pls yes".split()  # noqa: SIM905
 )
 
 
@@ -215,7 +189,8 @@ class Dialogue:
         normal = self.normaliser.normalise(text)
         lang = self._language(text, normal, convo, lang_hint)
         reply = (
-            self._continue(normal, convo, lang)
+            (self.menu(convo, lang, "help") if not normal else None)
+            or self._continue(normal, convo, lang)
             or self._choice(normal, convo, lang)
             or self._smalltalk(normal, convo, lang)
             or self._answer(text, normal, convo, lang)
@@ -239,6 +214,8 @@ class Dialogue:
         if not convo.more:
             return Reply(self.texts.say("nothing_more", lang), "more", lang)
         part = convo.more.pop(0)
+        if convo.more:
+            part = f"{part}\n{self.texts.say('more_hint', lang)}"
         return Reply(part, "more", lang, faq_id=convo.last_entry, continued=bool(convo.more))
 
     def _choice(self, normal: str, convo: Conversation, lang: str) -> Reply | None:
@@ -274,6 +251,7 @@ class Dialogue:
             Suggestion(i, self.entries[i].question[lang]) for i in self.texts.menu if i in self.entries
         )
         convo.offered = [s.id for s in items]
+        convo.lang = lang
         lines = [self.texts.say(intro, lang)] + [f"{n}. {s.question}" for n, s in enumerate(items, 1)]
         return Reply("\n".join(lines), "menu", lang, suggestions=items)
 
@@ -323,6 +301,9 @@ class Dialogue:
         return alone
 
     def _looks_like_follow_up(self, normal: str, alone: Match) -> bool:
+        known = set(alone.query.tokens.words) - set(alone.query.tokens.unknown)
+        if not known and not alone.query.spotted.found:
+            return False
         compact = normal.replace(" ", "")
         if len(compact) > FOLLOW_UP_MAX_CHARS * (3 if detect_language(normal) == "en" else 1):
             return False

@@ -139,7 +139,7 @@ class FAQBot:
 
     def hash_user(self, user: str) -> str:
         """A stable pseudonym for a user id, so logs never hold raw OpenIDs."""
-        salted = f"{self.config.dialogue.user_hash_salt}:{user}".encode()
+        salted = f"{self.config.dialogue.user_hash_salt}:{user}".encode("utf-8", "surrogatepass")
         return hashlib.sha256(salted).hexdigest()[:16]
 
     def _load(self, session: str | None) -> Conversation:

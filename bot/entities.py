@@ -25,8 +25,9 @@ class Spotted:
     found: tuple[tuple[str, str], ...]  # (entity type, key), in order of appearance
 
     def key_for(self, entity_type: str | None) -> str | None:
-        """The first named entity of that type, if any."""
-        return next((key for t, key in self.found if t == entity_type), None)
+        """The named entities of that type, joined with '+' in order of mention ("hunan+sichuan"), or None."""
+        keys = dict.fromkeys(key for t, key in self.found if t == entity_type)
+        return "+".join(keys) or None
 
     @property
     def types(self) -> tuple[str, ...]:

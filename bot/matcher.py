@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from rapidfuzz import fuzz, process
@@ -167,8 +167,12 @@ class Matcher:
         if not segments:
             return query, self.evidence(query)
         found: dict[str, tuple[Entry, Evidence]] = {}
+        named = frozenset("@" + t for t in query.spotted.types)
         for segment in segments:
-            for entry, ev in self.evidence(self.analyse(segment)):
+            part = self.analyse(segment)
+            # A province named in another sentence still qualifies this one ("湖南的孩子能报吗？名额多少").
+            part = replace(part, features=part.features | named)
+            for entry, ev in self.evidence(part):
                 known = found.get(entry.id)
                 if known is None or ev.confidence(self.settings) > known[1].confidence(self.settings):
                     found[entry.id] = (entry, ev)
@@ -218,7 +222,7 @@ class Matcher:
         return Match("suggest", query, close + candidates[len(close) :], entity)
 
 
-_SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;\n]*")
+_SENTENCE_BREAK = re.compile(r"(?<=[。！？!?；;\n])|(?<=[a-z0-9]\.)\s+", re.IGNORECASE)
 _CLAUSE_BREAK = re.compile(r"[，,、]")
 _QUESTION_WORDS = re.compile(
     r"(^|\s)(what|how|when|where|which|who|why|is|are|can|could|do|does|did|will|would|should|may|any)\b"
@@ -228,7 +232,7 @@ _QUESTION_WORDS = re.compile(
 
 def question_segments(text: str) -> list[str]:
     """The questions inside a long message (its other sentences are greetings and background), or []."""
-    sentences = [m.group().strip() for m in _SENTENCE.finditer(text) if m.group().strip()]
+    sentences = [part.strip() for part in _SENTENCE_BREAK.split(text) if part and part.strip()]
     clauses = sum(len(_CLAUSE_BREAK.split(s)) for s in sentences)
     if len(sentences) < 2 and clauses < 3:
         return []

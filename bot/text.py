@@ -28,7 +28,9 @@ class TextNormaliser:
 
     def normalise(self, text: str) -> str:
         """Return the question in one canonical form: NFKC, lower case, simplified Chinese, plain spaces."""
-        text = unicodedata.normalize("NFKC", text or "").lower()
+        # Lone surrogates (possible in JSON) are not text; drop them before anything encodes the string.
+        text = (text or "").encode("utf-8", "ignore").decode("utf-8")
+        text = unicodedata.normalize("NFKC", text).lower()
         if CJK.search(text):
             text = self._to_simplified.convert(text)
         text = _NOISE.sub(" ", text)
@@ -46,7 +48,8 @@ def detect_language(text: str) -> str:
     chinese = len(CJK.findall(text or ""))
     if not chinese:
         return "en"
-    return "zh" if chinese * 2 >= len(_LATIN_WORD.findall(text)) else "en"
+    # About two characters make a Chinese word; the language with more words wins, ties go to Chinese.
+    return "zh" if chinese / 2 >= len(_LATIN_WORD.findall(text)) else "en"
 
 
 def utf8_len(text: str) -> int:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import jieba
@@ -340,6 +344,31 @@ def fold_english(word: str) -> str:
 
 
 @dataclass(frozen=True)
+class EnglishLexicon:
+    """General English, so that a real word is never "repaired" into a corpus word (takes -> makes)."""
+
+    words: frozenset[str]
+    everyday: frozenset[str]
+
+
+EVERYDAY_WORDS = 1000
+"""The most frequent English words: when the corpus does not use one, it is read as a stop word."""
+LEXICON_MIN_COUNT = 100
+"""Rarer entries of the frequency list are mostly misspellings and names."""
+
+
+@cache
+def english_lexicon() -> EnglishLexicon:
+    """The English word-frequency list shipped with pyspellchecker, loaded once per process."""
+    with resources.files("spellchecker").joinpath("resources/en.json.gz").open("rb") as handle:
+        frequencies: dict[str, int] = json.loads(gzip.decompress(handle.read()))
+    ranked = sorted(frequencies.items(), key=lambda item: -item[1])
+    words = frozenset(w for w, count in ranked if count >= LEXICON_MIN_COUNT and w.isalpha())
+    everyday = frozenset(w for w, _ in ranked[:EVERYDAY_WORDS] if w.isalpha())
+    return EnglishLexicon(words, everyday)
+
+
+@dataclass(frozen=True)
 class Tokens:
     """What the index sees of one text: words (canonical, folded) and Chinese character bigrams."""
 
@@ -373,6 +402,7 @@ class Tokeniser:
                 self._jieba.add_word(word, freq=2000)
         self._en_vocabulary: list[str] = []
         self._en_known: frozenset[str] = frozenset()
+        self._lexicon = english_lexicon()
         self.pinyin = PinyinDictionary(())
 
     def _add_synonym_group(self, group: list[str]) -> None:
@@ -396,9 +426,10 @@ class Tokeniser:
 
     def learn_vocabulary(self, english_words: Iterable[str], chinese_words: Iterable[str]) -> None:
         """Remember the corpus vocabulary, for repairing typos and reading pinyin."""
-        known = {w for w in english_words if w.isalpha() and len(w) > 2}
-        self._en_known = frozenset(known | EN_STOP_WORDS)
-        self._en_vocabulary = sorted(known)
+        known = {w for w in english_words if w.isalpha() and len(w) > 1}
+        synonyms = {w for w in self._canonical if w.isascii() and w.isalpha()}
+        self._en_known = frozenset(known | synonyms | EN_STOP_WORDS)
+        self._en_vocabulary = sorted(w for w in known if len(w) > 2)
         self.pinyin = PinyinDictionary(chinese_words)
 
     def surface_words(self, text: str) -> tuple[list[str], list[str]]:
@@ -418,7 +449,7 @@ class Tokeniser:
         words = _LATIN_TOKEN.findall(text)
         if not words or CJK_RUN.search(text):
             return None
-        foreign = [w for w in words if w not in self._en_known]
+        foreign = [w for w in words if w not in self._en_known and w not in self._lexicon.words]
         if len(foreign) * 2 < len(words):
             return None
         return self.pinyin.transliterate(text)
@@ -437,7 +468,9 @@ class Tokeniser:
                 continue
             is_unknown = False
             if repair and word.isalpha() and word not in self._en_known and "_" not in word:
-                mended = self._closest_english(word)
+                if word in self._lexicon.everyday:
+                    continue  # an everyday word the corpus happens not to use says nothing either way
+                mended = None if word in self._lexicon.words else self._closest_english(word)
                 is_unknown = mended is None
                 word = mended or word
             token = self._canonical.get(fold_english(word), fold_english(word))

@@ -176,7 +176,9 @@ class WeChatPeer:
             "/wechat", query_string=dict(self.query() if query is None else query), data=data
         )
 
-    def seal(self, body: str | bytes, timestamp: str, nonce: str, app_id: str | None = None) -> tuple[str, str]:
+    def seal(
+        self, body: str | bytes, timestamp: str, nonce: str, app_id: str | None = None
+    ) -> tuple[str, str]:
         """(Encrypt, msg_signature) of a safe-mode delivery, made by wechatpy."""
         crypto = WeChatCrypto(self.token, self.aes_key, app_id or self.app_id)
         envelope = xml_fields(crypto.encrypt_message(body, nonce, timestamp))
@@ -198,7 +200,9 @@ class WeChatPeer:
             "msg_signature": msg_signature,
         }
         query.update(query_changes or {})
-        envelope = f"<xml><ToUserName>{_cdata(ACCOUNT)}</ToUserName><Encrypt>{_cdata(encrypted)}</Encrypt></xml>"
+        envelope = (
+            f"<xml><ToUserName>{_cdata(ACCOUNT)}</ToUserName><Encrypt>{_cdata(encrypted)}</Encrypt></xml>"
+        )
         sent = {name: value for name, value in query.items() if value is not None}
         return self.client.post("/wechat", query_string=sent, data=envelope.encode("utf-8"))
 
@@ -214,7 +218,9 @@ class WeChatPeer:
         if "Encrypt" not in fields:
             return fields
         crypto = WeChatCrypto(self.token, self.aes_key, self.app_id)
-        inner = crypto.decrypt_message(response.data, fields["MsgSignature"], fields["TimeStamp"], fields["Nonce"])
+        inner = crypto.decrypt_message(
+            response.data, fields["MsgSignature"], fields["TimeStamp"], fields["Nonce"]
+        )
         return xml_fields(inner)
 
     def ask(self, mode: str, body: str | bytes) -> dict[str, str]:

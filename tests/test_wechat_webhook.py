@@ -6,8 +6,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from flask.testing import FlaskClient
-
 from app_helpers import (
     ACCOUNT,
     MINI_CORPUS,
@@ -25,8 +23,11 @@ from app_helpers import (
     wechat_signature,
     with_wechat,
 )
+from flask.testing import FlaskClient
+
 from bot.config import Config
 from bot.corpus import load_corpus
+from bot.dialogue import Dialogue
 from bot.engine import Brain, build_brain
 from bot.matcher import Matcher
 from bot.storage import MemoryStorage, SQLiteStorage, Storage
@@ -64,7 +65,9 @@ def peer_for(config: Config, brain: Brain, storage: Storage, clock: SettableCloc
 
 
 @pytest.fixture
-def peer(wechat_config: Config, corpus_brain: Brain, storage: MemoryStorage, clock: SettableClock) -> WeChatPeer:
+def peer(
+    wechat_config: Config, corpus_brain: Brain, storage: MemoryStorage, clock: SettableClock
+) -> WeChatPeer:
     return peer_for(wechat_config, corpus_brain, storage, clock)
 
 
@@ -155,7 +158,13 @@ def test_safe_mode_reply_is_only_the_signed_envelope(peer: WeChatPeer) -> None:
 
     body = response.get_data(as_text=True)
     assert "62000" not in body and "<Content>" not in body
-    assert set(peer.open_reply(response)) >= {"ToUserName", "FromUserName", "CreateTime", "MsgType", "Content"}
+    assert set(peer.open_reply(response)) >= {
+        "ToUserName",
+        "FromUserName",
+        "CreateTime",
+        "MsgType",
+        "Content",
+    }
 
 
 # --- refused deliveries -----------------------------------------------------------------------------------
@@ -247,7 +256,9 @@ def test_unknown_encrypt_type_is_refused(peer: WeChatPeer, storage: MemoryStorag
 
 @pytest.mark.parametrize("mode", MODES)
 def test_voice_with_recognition_is_answered_as_text(peer: WeChatPeer, corpus_brain: Brain, mode: str) -> None:
-    voice = message_xml("voice", msg_id="24309175000000002", MediaId="m1", Format="amr", Recognition="学费多少")
+    voice = message_xml(
+        "voice", msg_id="24309175000000002", MediaId="m1", Format="amr", Recognition="学费多少"
+    )
 
     reply = peer.ask(mode, voice)
 
@@ -311,11 +322,6 @@ def test_a_menu_number_after_subscribing_answers_that_entry(
     assert reply["Content"] in {answer_of(corpus_brain, entry_id, lang) for lang in ("zh", "en")}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot.engine/bot.dialogue: the welcome menu does not remember its language, so a bare number "
-    "after subscribing is answered in English",
-)
 @pytest.mark.parametrize("number", [1, 3])
 def test_a_menu_number_after_subscribing_is_answered_in_the_menu_language(
     peer: WeChatPeer, wechat_config: Config, corpus_brain: Brain, number: int
@@ -357,7 +363,16 @@ def test_click_on_a_configured_menu_key_answers_its_entry(
         message_xml("miniprogrampage", msg_id="24309175000000005", Title="t"),
         message_xml("a_future_type", msg_id="24309175000000006"),
     ],
-    ids=["click-unknown", "click-no-key", "view", "scan", "location", "future-event", "miniprogram", "future"],
+    ids=[
+        "click-unknown",
+        "click-no-key",
+        "view",
+        "scan",
+        "location",
+        "future-event",
+        "miniprogram",
+        "future",
+    ],
 )
 def test_unknown_or_silent_events_and_types_get_success(peer: WeChatPeer, body: str) -> None:
     response = peer.post("plain", body)
@@ -381,7 +396,12 @@ def test_asking_for_a_human_gives_the_contacts_when_transfer_is_off(
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("word", ["人工", "human"])
 def test_asking_for_a_human_transfers_to_customer_service_when_enabled(
-    wechat_config: Config, corpus_brain: Brain, storage: MemoryStorage, clock: SettableClock, mode: str, word: str
+    wechat_config: Config,
+    corpus_brain: Brain,
+    storage: MemoryStorage,
+    clock: SettableClock,
+    mode: str,
+    word: str,
 ) -> None:
     peer = peer_for(with_wechat(wechat_config, transfer_to_human=True), corpus_brain, storage, clock)
 
@@ -476,7 +496,7 @@ CONTINUE = {"zh": ("学费多少", "继续"), "en": ("How much is the tuition fe
 
 @pytest.fixture(scope="module")
 def long_answer_brain() -> Brain:
-    """The small corpus with a tuition answer three WeChat replies long.
+    """The small corpus with a tuition answer four WeChat replies long.
 
     The corpus validator caps answers at 2,000 bytes, below WeChat's 2,047, so a corpus file cannot hold an
     answer this long; the entry is swapped in after loading to exercise the channel's splitting.
@@ -488,7 +508,7 @@ def long_answer_brain() -> Brain:
         base.corpus, entries=tuple(long_entry if e.id == long_entry.id else e for e in base.corpus.entries)
     )
     matcher = Matcher(corpus, config.match)
-    dialogue = type(base.dialogue)(matcher, base.dialogue.texts, base.dialogue.normaliser)
+    dialogue = Dialogue(matcher, base.dialogue.texts, base.dialogue.normaliser)
     return replace(base, corpus=corpus, matcher=matcher, dialogue=dialogue)
 
 
@@ -523,7 +543,9 @@ def read_all_parts(peer: WeChatPeer, lang: str) -> list[str]:
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
-def test_continue_returns_the_rest_of_a_long_answer_in_parts_that_fit(long_peer: WeChatPeer, lang: str) -> None:
+def test_continue_returns_the_rest_of_a_long_answer_in_parts_that_fit(
+    long_peer: WeChatPeer, lang: str
+) -> None:
     hint = "\n" + dialogue_text("more_hint", lang, app_config(corpus_dir=MINI_CORPUS))
 
     parts = read_all_parts(long_peer, lang)
@@ -534,10 +556,6 @@ def test_continue_returns_the_rest_of_a_long_answer_in_parts_that_fit(long_peer:
     assert joiner.join(part.removesuffix(hint) for part in parts) == LONG_ANSWERS[lang]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot.dialogue: a part given for 继续/more does not repeat the hint although more parts remain",
-)
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_every_part_but_the_last_says_how_to_get_the_rest(long_peer: WeChatPeer, lang: str) -> None:
     hint = "\n" + dialogue_text("more_hint", lang, app_config(corpus_dir=MINI_CORPUS))
@@ -581,7 +599,7 @@ HOSTILE_BODIES = {
     "wrong-root": text_xml("学费").replace("<xml>", "<msg>").replace("</xml>", "</msg>"),
     "no-msgtype": "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime></xml>",
     "text-without-content": message_xml("text", msg_id="7"),
-    "bad-create-time": text_xml("学费").replace(f"<CreateTime>{int(1_700_000_000) - 2}", "<CreateTime>soon"),
+    "bad-create-time": text_xml("学费").replace("<CreateTime>", "<CreateTime>soon"),
     "unknown-encoding": '<?xml version="1.0" encoding="x-no-such-charset"?>' + text_xml("学费"),
     "broken-utf8": text_xml("学费").encode("utf-8").replace("学".encode(), b"\xe5\xad"),
 }
@@ -625,7 +643,9 @@ def test_a_body_over_the_limit_is_refused(peer: WeChatPeer, wechat_config: Confi
     assert response.status_code == 413
 
 
-def test_a_body_at_the_limit_is_answered(peer: WeChatPeer, wechat_config: Config, corpus_brain: Brain) -> None:
+def test_a_body_at_the_limit_is_answered(
+    peer: WeChatPeer, wechat_config: Config, corpus_brain: Brain
+) -> None:
     reply = peer.ask("plain", padded_to(wechat_config.wechat.max_body_bytes))
 
     assert reply["Content"] == answer_of(corpus_brain, "tuition-fee", "zh")
@@ -679,4 +699,3 @@ def test_the_app_factory_builds_its_own_engine_and_answers(tmp_path: Path) -> No
 
     assert reply["Content"] == load_corpus(MINI_CORPUS).by_id()["tuition-fee"].answer["zh"]
     storage.close()
-

@@ -19,6 +19,7 @@ ANALYSE_CACHE_SIZE = 4096
 ANSWER_WEIGHT = 0.3
 KEYWORD_WEIGHT = 1.0
 CORE_SHARE = 0.4
+RARE_SHARE = 0.1
 COMMON_SHARE = 0.05
 COMMON_MIN_ENTRIES = 50
 PRESELECT = 60
@@ -153,14 +154,19 @@ class KeywordIndex:
         query = self.analyser.analyse(text, repair=False)
         return Phrasing(entry, lang, query.text, query.features)
 
-    def _core(self, phrasings: list[Phrasing]) -> dict[str, frozenset[str]]:
-        """Per language, the words that most of an entry's phrasings use: what the entry is about."""
-        core = {}
+    def _core(self, phrasings: list[Phrasing]) -> dict[str, dict[str, float]]:
+        """Per language, the share of an entry's phrasings that use each word: what the entry is about."""
+        shares: dict[str, dict[str, float]] = {}
         for lang in ("en", "zh"):
             texts = [p.features for p in phrasings if p.lang == lang]
             counts = Counter(f for features in texts for f in features if not f.startswith("~"))
-            core[lang] = frozenset(f for f, c in counts.items() if c >= CORE_SHARE * len(texts))
-        return core
+            shares[lang] = {f: c / len(texts) for f, c in counts.items()} if texts else {}
+        return shares
+
+    def defining_words(self, number: int, rival: int, lang: str) -> frozenset[str]:
+        """Words most of an entry's phrasings use and the rival's hardly ever do."""
+        own, other = self.core_features[number].get(lang, {}), self.core_features[rival].get(lang, {})
+        return frozenset(f for f, share in own.items() if share >= CORE_SHARE and other.get(f, 0.0) <= RARE_SHARE)
 
     def _entry_weights(self, entry: Entry, phrasings: list[Phrasing]) -> dict[str, float]:
         """How strongly each feature speaks for the entry: share of its phrasings using it, keywords, answer."""

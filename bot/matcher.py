@@ -10,11 +10,11 @@ from rapidfuzz import fuzz, process
 
 from bot.config import MatchSettings
 from bot.corpus import Corpus, Entry
-from bot.index import Analyser, KeywordIndex, Query, fuzzy_form
+from bot.index import CORE_SHARE, Analyser, KeywordIndex, Query, fuzzy_form
 from bot.text import CJK
 
 MATCH_CACHE_SIZE = 4096
-OUT_OF_SCOPE_FACTOR = 0.5
+OUT_OF_SCOPE_FACTOR = 0.3
 THIN_EVIDENCE_FACTOR = 0.6
 
 
@@ -79,6 +79,7 @@ class Matcher:
         self.settings = settings
         self.analyser = Analyser(corpus)
         self.index = KeywordIndex(corpus, self.analyser)
+        self._number = {entry.id: number for number, entry in enumerate(corpus.entries)}
         # Families ask the same few questions again and again; a verdict depends only on the text.
         self._cached_match = lru_cache(maxsize=MATCH_CACHE_SIZE)(self._match)
         normalise = self.analyser.normaliser.normalise
@@ -179,7 +180,8 @@ class Matcher:
         return query, list(found.values())
 
     def _core_share(self, query: Query, number: int) -> float:
-        core = self.index.core_features[number].get(query.lang) or frozenset()
+        shares = self.index.core_features[number].get(query.lang) or {}
+        core = frozenset(f for f, share in shares.items() if share >= CORE_SHARE)
         if not core:
             return 1.0
         return self.index.mass(core & query.features) / self.index.mass(core)
@@ -210,6 +212,7 @@ class Matcher:
         s = self.settings
         if not candidates or candidates[0].confidence < s.suggest_threshold:
             return Match("decline", query, candidates)
+        candidates = self._break_tie(query, candidates)
         best = candidates[0]
         runner_up = candidates[1].confidence if len(candidates) > 1 else 0.0
         entity = query.spotted.key_for(best.entry.variant_entity)
@@ -220,6 +223,44 @@ class Matcher:
         if len(close) == 1 and best.confidence >= s.answer_threshold:
             return Match("answer", query, candidates, entity)
         return Match("suggest", query, close + candidates[len(close) :], entity)
+
+    def _break_tie(self, query: Query, candidates: tuple[Candidate, ...]) -> tuple[Candidate, ...]:
+        """Of two close candidates, the one whose defining words the question lacks steps back.
+
+        "学费贵吗" matches the tuition fee and the Leicester-year fee almost equally; only the second is
+        defined by words such as 英国 or 莱斯特, which the question does not use, so the general entry answers.
+        """
+        s = self.settings
+        if len(candidates) < 2 or candidates[0].confidence - candidates[1].confidence >= s.answer_margin:
+            return candidates
+        first, second = candidates[0], candidates[1]
+        if (
+            self._lacks_defining_words(query, first, second)
+            and not self._lacks_defining_words(query, second, first)
+            and self._uses_every_word(query, second)
+        ):
+            promoted = Candidate(second.entry, first.confidence, second.evidence)
+            stepped_back = Candidate(first.entry, max(0.0, first.confidence - s.answer_margin), first.evidence)
+            return (promoted, stepped_back, *candidates[2:])
+        if (
+            self._lacks_defining_words(query, second, first)
+            and not self._lacks_defining_words(query, first, second)
+            and self._uses_every_word(query, first)
+        ):
+            stepped_back = Candidate(second.entry, max(0.0, first.confidence - s.answer_margin), second.evidence)
+            return (first, stepped_back, *candidates[2:])
+        return candidates
+
+    def _uses_every_word(self, query: Query, candidate: Candidate) -> bool:
+        """True when the candidate's phrasings use every word of the question (nothing points elsewhere)."""
+        words = {f for f in query.features if f[0] not in "~@"}
+        return words <= self.index.entry_features[self._number[candidate.entry.id]]
+
+    def _lacks_defining_words(self, query: Query, candidate: Candidate, other: Candidate) -> bool:
+        """True when the candidate has defining words the other never uses, and the question uses none of them."""
+        number, rival = self._number[candidate.entry.id], self._number[other.entry.id]
+        own = self.index.defining_words(number, rival, query.lang)
+        return bool(own) and not own & query.features
 
 
 _SENTENCE_BREAK = re.compile(r"(?<=[。！？!?；;\n])|(?<=[a-z0-9]\.)\s+", re.IGNORECASE)

@@ -48,8 +48,8 @@ def detect_language(text: str) -> str:
     chinese = len(CJK.findall(text or ""))
     if not chinese:
         return "en"
-    # About two characters make a Chinese word; the language with more words wins, ties go to Chinese.
-    return "zh" if chinese / 2 >= len(_LATIN_WORD.findall(text)) else "en"
+    # Mixes count as Chinese unless English clearly dominates ("can I still be 调剂 into it?").
+    return "zh" if chinese >= len(_LATIN_WORD.findall(text)) else "en"
 
 
 def utf8_len(text: str) -> int:

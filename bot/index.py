@@ -166,7 +166,9 @@ class KeywordIndex:
     def defining_words(self, number: int, rival: int, lang: str) -> frozenset[str]:
         """Words most of an entry's phrasings use and the rival's hardly ever do."""
         own, other = self.core_features[number].get(lang, {}), self.core_features[rival].get(lang, {})
-        return frozenset(f for f, share in own.items() if share >= CORE_SHARE and other.get(f, 0.0) <= RARE_SHARE)
+        return frozenset(
+            f for f, share in own.items() if share >= CORE_SHARE and other.get(f, 0.0) <= RARE_SHARE
+        )
 
     def _entry_weights(self, entry: Entry, phrasings: list[Phrasing]) -> dict[str, float]:
         """How strongly each feature speaks for the entry: share of its phrasings using it, keywords, answer."""

@@ -240,14 +240,18 @@ class Matcher:
             and self._uses_every_word(query, second)
         ):
             promoted = Candidate(second.entry, first.confidence, second.evidence)
-            stepped_back = Candidate(first.entry, max(0.0, first.confidence - s.answer_margin), first.evidence)
+            stepped_back = Candidate(
+                first.entry, max(0.0, first.confidence - s.answer_margin), first.evidence
+            )
             return (promoted, stepped_back, *candidates[2:])
         if (
             self._lacks_defining_words(query, second, first)
             and not self._lacks_defining_words(query, first, second)
             and self._uses_every_word(query, first)
         ):
-            stepped_back = Candidate(second.entry, max(0.0, first.confidence - s.answer_margin), second.evidence)
+            stepped_back = Candidate(
+                second.entry, max(0.0, first.confidence - s.answer_margin), second.evidence
+            )
             return (first, stepped_back, *candidates[2:])
         return candidates
 

@@ -411,16 +411,20 @@ class SQLiteStorage:
         require_positive_seconds("window_seconds", window_seconds)
         with self._errors():
             now = self._clock()
-            (count,) = self._connection().execute(
-                """
+            (count,) = (
+                self._connection()
+                .execute(
+                    """
                 INSERT INTO counters (key, count, expires_at) VALUES (:key, 1, :window_end)
                 ON CONFLICT (key) DO UPDATE SET
                     count = CASE WHEN expires_at <= :now THEN 1 ELSE count + 1 END,
                     expires_at = CASE WHEN expires_at <= :now THEN :window_end ELSE expires_at END
                 RETURNING count
                 """,
-                {"key": key, "now": now, "window_end": now + window_seconds},
-            ).fetchone()
+                    {"key": key, "now": now, "window_end": now + window_seconds},
+                )
+                .fetchone()
+            )
             return int(count)
 
     def log_question(self, record: QuestionRecord) -> None:

@@ -22,7 +22,7 @@ CORE_SHARE = 0.4
 RARE_SHARE = 0.1
 COMMON_SHARE = 0.05
 COMMON_MIN_ENTRIES = 50
-PRESELECT = 60
+PRESELECT = 24
 """Entries whose full keyword coverage is computed, chosen by their rarer shared features."""
 
 
@@ -83,6 +83,10 @@ class Analyser:
         """Everything the matcher needs to know about one piece of text (worked out once per text)."""
         return self._cached_analyse(text, repair)
 
+    def clear_cache(self) -> None:
+        """Forget remembered analyses."""
+        self._cached_analyse.cache_clear()
+
     def _analyse(self, text: str, repair: bool) -> Query:
         normal = self.normaliser.normalise(text)
         lang = detect_language(normal)
@@ -126,6 +130,13 @@ class KeywordIndex:
                 self.postings[feature].append((number, weight))
         self.common_df = max(COMMON_MIN_ENTRIES, int(COMMON_SHARE * n))
         self.core_features = [self._core(phrasings) for phrasings in self.by_entry]
+        self.core_sets = [
+            {
+                lang: frozenset(f for f, share in shares.items() if share >= CORE_SHARE)
+                for lang, shares in core.items()
+            }
+            for core in self.core_features
+        ]
         self.entry_features = [
             frozenset(f for p in phrasings for f in p.features) for phrasings in self.by_entry
         ]
@@ -199,7 +210,7 @@ class KeywordIndex:
         known = sum(self.weight(f) for f in query.features if f in self.idf)
         return known + self.unknown_idf * len(set(query.tokens.unknown) & query.features)
 
-    def coverage(self, query: Query) -> dict[int, float]:
+    def coverage(self, query: Query, size: int = 0) -> dict[int, float]:
         """Share of the query's weight that each entry accounts for (0 to 1), for entries sharing a telling feature.
 
         Features used by very many entries (多少, "how") are too common to find candidates with; they still
@@ -214,7 +225,7 @@ class KeywordIndex:
             weight = self.weight(feature)
             for number, strength in self.postings.get(feature, ()):
                 rough[number] += weight * strength
-        found = heapq.nlargest(PRESELECT, rough, key=rough.__getitem__)
+        found = heapq.nlargest(max(PRESELECT, 2 * size), rough, key=rough.__getitem__)
         weighted = [(f, self.weight(f)) for f in query.features if f in self.idf]
         return {
             number: sum(w * self.entry_weights[number].get(f, 0.0) for f, w in weighted) / mass
@@ -223,7 +234,9 @@ class KeywordIndex:
 
     def shortlist(self, query: Query, size: int) -> list[tuple[int, float]]:
         """The entries most worth scoring in full, best keyword coverage first."""
-        ranked = heapq.nlargest(size, self.coverage(query).items(), key=lambda item: (item[1], -item[0]))
+        ranked = heapq.nlargest(
+            size, self.coverage(query, size).items(), key=lambda item: (item[1], -item[0])
+        )
         return ranked
 
     def shared_mass(self, query: Query, entries: set[int]) -> dict[int, float]:

@@ -5,26 +5,25 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 
 from pypinyin import Style, lazy_pinyin
-from pypinyin.contrib.tone_convert import to_normal
 from pypinyin.pinyin_dict import pinyin_dict
 
 MAX_WORD_SYLLABLES = 6
+_TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹḿ"
+_PLAIN = "aaaaeeeeiiiioooouuuuvvvvvnnnm"
+_TONELESS = str.maketrans(_TONED, _PLAIN)
+_HAS_VOWEL = re.compile("[aeiouv]")
 _LATIN_WORD = re.compile(r"[a-z]+")
 
 
 @cache
 def pinyin_syllables() -> frozenset[str]:
     """Every toneless pinyin syllable (with v for ü), read from pypinyin's own dictionary."""
-    syllables = set()
-    for readings in pinyin_dict.values():
-        for reading in readings.split(","):
-            plain = to_normal(reading).replace("ü", "v")
-            if plain.isascii() and plain.isalpha() and re.search("[aeiouv]", plain):
-                syllables.add(plain)
-    return frozenset(syllables)
+    readings = {reading for value in pinyin_dict.values() for reading in value.split(",")}
+    syllables = {reading.translate(_TONELESS) for reading in readings}
+    return frozenset(s for s in syllables if s.isascii() and s.isalpha() and _HAS_VOWEL.search(s))
 
 
 def split_syllables(word: str) -> list[str] | None:
@@ -45,6 +44,7 @@ def split_syllables(word: str) -> list[str] | None:
     return best[n]
 
 
+@lru_cache(maxsize=65536)
 def to_pinyin(word: str) -> tuple[str, ...]:
     """Toneless pinyin of a Chinese word, one syllable per character."""
     return tuple(lazy_pinyin(word, style=Style.NORMAL, v_to_u=False, errors="ignore"))

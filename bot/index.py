@@ -83,6 +83,12 @@ class Analyser:
         """Everything the matcher needs to know about one piece of text (worked out once per text)."""
         return self._cached_analyse(text, repair)
 
+    def glance(self, text: str) -> Query:
+        """Language and named entities of a long message, without tokenising it (its sentences are read apart)."""
+        normal = self.normaliser.normalise(text)
+        spotted = self.spotter.spot(normal, mend_typos=True)
+        return Query(text, spotted.text, detect_language(normal), spotted, Tokens((), ()), frozenset())
+
     def clear_cache(self) -> None:
         """Forget remembered analyses."""
         self._cached_analyse.cache_clear()

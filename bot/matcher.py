@@ -153,7 +153,7 @@ class Matcher:
         if not choices:
             return [0.0] * len(entries)
         text = fuzzy_form(query.text)
-        if query.lang == "zh":
+        if query.lang == "zh" or len(text) > LONG_TEXT:
             scores = process.cdist([text], choices, scorer=fuzz.ratio)[0]
         else:
             scores = (
@@ -169,10 +169,11 @@ class Matcher:
 
     def evidence_for_text(self, text: str) -> tuple[Query, list[tuple[Entry, Evidence]]]:
         """Evidence for a message; a long one is read question by question, keeping each entry's best."""
-        query = self.analyse(text)
         segments = question_segments(text)
         if not segments:
+            query = self.analyse(text)
             return query, self.evidence(query)
+        query = self.analyser.glance(text)
         found: dict[str, tuple[Entry, Evidence]] = {}
         named = frozenset("@" + t for t in query.spotted.types)
         for segment in segments:
@@ -285,10 +286,26 @@ class Matcher:
 
 _SENTENCE_BREAK = re.compile(r"(?<=[。！？!?；;\n])|(?<=[a-z0-9]\.)\s+", re.IGNORECASE)
 _CLAUSE_BREAK = re.compile(r"[，,、]")
-_QUESTION_WORDS = re.compile(
-    r"(^|\s)(what|how|when|where|which|who|why|is|are|can|could|do|does|did|will|would|should|may|any)\b"
-    r"|吗|呢|么|多少|几|什么|怎么|怎样|如何|哪|是否|能否|可否|可以|有没有|是不是|能不能|会不会|要不要|需不需要"
+_EN_QUESTION = re.compile(
+    r"^(what|how|when|where|which|who|whose|why|is|are|am|can|could|do|does|did|will|would|should|may|any|"
+    r"tell me|please tell|i want to know|i'd like to know|i would like to know)\b"
 )
+_ZH_QUESTION = re.compile(
+    r"吗|呢|么|多少|几|什么|怎么|怎样|如何|哪|是否|能否|可否|有没有|是不是|能不能|会不会|要不要|需不需要|可不可以"
+)
+MAX_SEGMENTS = 4
+LONG_TEXT = 80
+"""Past this many characters, word-set similarity costs more than it tells; plain similarity is used."""
+LONG_SENTENCE = 20
+"""A question sentence longer than this is also read by its last clause, where the question usually is."""
+
+
+def _asks(sentence: str) -> bool:
+    if sentence[-1] in "?？":
+        return True
+    if CJK.search(sentence):
+        return bool(_ZH_QUESTION.search(sentence))
+    return bool(_EN_QUESTION.match(sentence.lower()))
 
 
 def question_segments(text: str) -> list[str]:
@@ -297,14 +314,16 @@ def question_segments(text: str) -> list[str]:
     clauses = sum(len(_CLAUSE_BREAK.split(s)) for s in sentences)
     if len(sentences) < 2 and clauses < 3:
         return []
-    asking = [s for s in sentences if s[-1] in "?？" or _QUESTION_WORDS.search(s.lower())]
+    asking = [s for s in sentences if _asks(s)]
+    if not asking:
+        return sentences[:MAX_SEGMENTS]
     segments = []
-    for sentence in asking or sentences:
+    for sentence in asking:
         segments.append(sentence)
         last = _CLAUSE_BREAK.split(sentence)[-1].strip()
-        if last and last != sentence and len(last) >= 4:
+        if len(sentence) > LONG_SENTENCE and last and last != sentence and len(last) >= 4:
             segments.append(last)
-    return segments
+    return segments[:MAX_SEGMENTS]
 
 
 class TermSet:

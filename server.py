@@ -77,9 +77,11 @@ def create_app(
 
     @app.after_request
     def log_request(response: Response) -> Response:
+        if not log.isEnabledFor(logging.DEBUG):
+            return response  # gunicorn's access log already has a line per request
         elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         # The path only: WeChat's query string carries signatures and nonces, which do not belong in logs.
-        log.info(
+        log.debug(
             "request",
             extra={
                 "method": request.method,

@@ -29,6 +29,8 @@ REPLY_KEYS = (
     "rate_limited",
     "error",
 )
+SMALLTALK_MAX_CHARS = 40
+"""Small talk is short; a longer message is a question even if it opens with a greeting."""
 SMALLTALK_ORDER = ("human", "help", "identity", "goodbye", "thanks", "greeting")
 FOLLOW_UP_START = re.compile(
     r"^(那|那么|那个|还有|再问|and|what about|how about|also|then)\b|^(那|那么|还有)"
@@ -133,7 +135,7 @@ class DialogueTexts:
 
     def smalltalk_kind(self, normal: str) -> str | None:
         """The kind of small talk when the message is nothing but small-talk phrases (longest phrases first)."""
-        if not normal:
+        if not normal or len(normal) > SMALLTALK_MAX_CHARS:
             return None
         matched = [m.group() for m in self._any_phrase.finditer(normal)]
         rest = self._any_phrase.sub(" ", normal).strip()

@@ -301,6 +301,8 @@ class SQLiteStorage:
         self._clock = clock
         self._local = threading.local()
         self._connections_lock = threading.Lock()
+        # Threads of one process take turns here rather than in SQLite's busy handler, which sleeps.
+        self._write_lock = threading.Lock()
         self._connections: list[tuple[int, sqlite3.Connection]] = []
         self._inherited: list[sqlite3.Connection] = []
         self._closed = False
@@ -373,7 +375,7 @@ class SQLiteStorage:
         """Store a session's state for ttl_seconds, replacing any previous state."""
         require_positive_seconds("ttl_seconds", ttl_seconds)
         text = encode_session(state)
-        with self._errors():
+        with self._errors(), self._write_lock:
             self._connection().execute(
                 "INSERT OR REPLACE INTO sessions (key, state, expires_at) VALUES (?, ?, ?)",
                 (key, text, self._clock() + ttl_seconds),
@@ -382,7 +384,7 @@ class SQLiteStorage:
     def claim_delivery(self, key: str, ttl_seconds: float) -> bool:
         """Return True for the first claim of key; one transaction makes it atomic across processes."""
         require_positive_seconds("ttl_seconds", ttl_seconds)
-        with self._errors():
+        with self._errors(), self._write_lock:
             now = self._clock()
             # One statement is one atomic transaction: insert, or take over an expired claim, else nothing.
             cursor = self._connection().execute(
@@ -395,7 +397,7 @@ class SQLiteStorage:
     def save_reply(self, key: str, reply: str, ttl_seconds: float) -> None:
         """Store the reply to a claimed delivery for ttl_seconds."""
         require_positive_seconds("ttl_seconds", ttl_seconds)
-        with self._errors():
+        with self._errors(), self._write_lock:
             self._connection().execute(
                 "INSERT OR REPLACE INTO replies (key, reply, expires_at) VALUES (?, ?, ?)",
                 (key, reply, self._clock() + ttl_seconds),
@@ -409,7 +411,7 @@ class SQLiteStorage:
     def hit(self, key: str, window_seconds: float) -> int:
         """Count one event in key's current window and return the count."""
         require_positive_seconds("window_seconds", window_seconds)
-        with self._errors():
+        with self._errors(), self._write_lock:
             now = self._clock()
             (count,) = (
                 self._connection()
@@ -429,7 +431,7 @@ class SQLiteStorage:
 
     def log_question(self, record: QuestionRecord) -> None:
         """Append a question to the durable log."""
-        with self._errors():
+        with self._errors(), self._write_lock:
             self._connection().execute(
                 "INSERT INTO questions (time, user, channel, text, lang, outcome, faq_id, best_id, score)"
                 " VALUES (:time, :user, :channel, :text, :lang, :outcome, :faq_id, :best_id, :score)",

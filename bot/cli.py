@@ -106,17 +106,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from bot.evaluation import EvalFileError, alternate_overlaps, evaluate, format_report, load_eval_items
+def _eval_set(args: argparse.Namespace):
+    """(config, bot, evaluation items) for `eval` and `tune`, or None after printing why not."""
+    from bot.evaluation import EvalFileError, load_eval_items
 
     config = _config(args)
     bot = _bot(args)
     path = Path(args.file) if args.file else config.corpus_dir / "eval.yaml"
     try:
-        items = load_eval_items(path, bot.brain.corpus)
+        return config, bot, load_eval_items(path, bot.brain.corpus)
     except EvalFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from bot.evaluation import alternate_overlaps, evaluate, format_report
+
+    loaded = _eval_set(args)
+    if loaded is None:
         return 2
+    config, bot, items = loaded
     counter = iter(range(10**9))
     report = evaluate(items, lambda q: bot.ask(q, session=f"eval-{next(counter)}", channel="eval"))
     report.overlaps = alternate_overlaps(
@@ -127,17 +137,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from bot.evaluation import EvalFileError, load_eval_items
     from bot.tuning import tune
 
-    config = _config(args)
-    bot = _bot(args)
-    path = Path(args.file) if args.file else config.corpus_dir / "eval.yaml"
-    try:
-        items = load_eval_items(path, bot.brain.corpus)
-    except EvalFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    loaded = _eval_set(args)
+    if loaded is None:
         return 2
+    _, bot, items = loaded
     result = tune(bot.brain.matcher, items)
     s = result.settings
     print(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Config, load_config
-from bot.corpus import Corpus, load_corpus
+from bot.corpus import Corpus, CorpusError, load_corpus
 from bot.dialogue import Conversation, Dialogue, DialogueTexts, Reply
 from bot.matcher import Matcher
 from bot.storage import MemoryStorage, QuestionRecord, Storage, StorageError, open_storage
@@ -72,6 +72,7 @@ class FAQBot:
         self._brain = brain or build_brain(config)
         self._reload_lock = threading.Lock()
         self.last_reload_error: str | None = None
+        self._failed_signature: str | None = None
 
     @classmethod
     def from_config(
@@ -186,8 +187,6 @@ class FAQBot:
 
     def reload(self) -> tuple[bool, str]:
         """Build a new brain from the corpus and swap it in; on any error keep serving the old one."""
-        from bot.corpus import CorpusError
-
         with self._reload_lock:
             try:
                 brain = build_brain(self.config)
@@ -203,7 +202,7 @@ class FAQBot:
     def reload_if_changed(self) -> bool | None:
         """Reload when the corpus files changed since the last build; None when nothing changed."""
         signature = corpus_signature(self.config.corpus_dir)
-        if signature == self._brain.signature or signature == getattr(self, "_failed_signature", None):
+        if signature == self._brain.signature or signature == self._failed_signature:
             return None
         ok, _ = self.reload()
         self._failed_signature = None if ok else signature

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from rapidfuzz import fuzz, process
@@ -65,7 +65,6 @@ class Match:
     query: Query
     candidates: tuple[Candidate, ...] = ()
     entity: str | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def best(self) -> Candidate | None:

@@ -29,9 +29,6 @@ MAX_REPLY_BYTES = 2047
 RETRY_WAIT_SECONDS = 4.0
 RETRY_POLL_SECONDS = 0.1
 UNSUPPORTED_TYPES = frozenset({"image", "video", "shortvideo", "location", "link", "file", "music", "news"})
-SILENT_EVENTS = frozenset(
-    {"unsubscribe", "VIEW", "SCAN", "LOCATION", "TEMPLATESENDJOBFINISH", "view_miniprogram"}
-)
 
 
 def _status_of(error: WeChatError) -> int:
@@ -161,9 +158,7 @@ class WeChatChannel:
                 if reply is not None:
                     return render_text(message, reply.text, self.clock())
             return SUCCESS
-        if event in SILENT_EVENTS:
-            return SUCCESS
-        return SUCCESS
+        return SUCCESS  # unsubscribe, VIEW, SCAN, LOCATION and unknown events need no reply
 
     def _lang(self, user: str) -> str:
         return self.bot.session_language(user) or "zh"

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from app_helpers import SettableClock
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -95,3 +96,15 @@ def tmp_corpus(tmp_path: Path) -> Path:
     target = tmp_path / "corpus"
     shutil.copytree(MINI_CORPUS, target)
     return target
+
+
+@pytest.fixture
+def clock() -> SettableClock:
+    """A clock tests move by hand (TTLs, WeChat timestamps)."""
+    return SettableClock()
+
+
+@pytest.fixture
+def storage(clock: SettableClock) -> MemoryStorage:
+    """In-memory storage on the test clock."""
+    return MemoryStorage(clock=clock)

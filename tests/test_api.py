@@ -50,16 +50,6 @@ def corpus_brain(api_config: Config) -> Brain:
 
 
 @pytest.fixture
-def clock() -> SettableClock:
-    return SettableClock()
-
-
-@pytest.fixture
-def storage(clock: SettableClock) -> MemoryStorage:
-    return MemoryStorage(clock=clock)
-
-
-@pytest.fixture
 def client(
     api_config: Config, corpus_brain: Brain, storage: MemoryStorage, clock: SettableClock
 ) -> FlaskClient:

@@ -50,16 +50,6 @@ def corpus_brain(wechat_config: Config) -> Brain:
     return build_brain(wechat_config)
 
 
-@pytest.fixture
-def clock() -> SettableClock:
-    return SettableClock()
-
-
-@pytest.fixture
-def storage(clock: SettableClock) -> MemoryStorage:
-    return MemoryStorage(clock=clock)
-
-
 def peer_for(config: Config, brain: Brain, storage: Storage, clock: SettableClock) -> WeChatPeer:
     return WeChatPeer(make_app(config, brain, storage, clock).test_client(), clock)
 

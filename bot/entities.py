@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from bot.corpus import EntityName
@@ -15,6 +16,7 @@ from bot.text import CJK
 # A private-use character stands in for a spotted name, so "河南招几个" and "四川招多少" look alike.
 PLACEHOLDER = "\ue000"
 _LATIN_WORD = re.compile(r"(?<![0-9a-z])[a-z]{5,}(?![0-9a-z])")
+_LATIN_RUN = re.compile(r"[a-z]+")
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,21 @@ class EntitySpotter:
         self._ignore = sorted({normalise(w) for w in ignore if normalise(w)}, key=len, reverse=True)
         self._by_length = sorted(self._names, key=len, reverse=True)
         self._latin_names = [n for n in self._names if n.isascii() and n.isalpha() and len(n) >= 5]
+        # Names filed by first character (Chinese) or first Latin word: only those can occur in a text.
+        self._filed: dict[str, list[str]] = {}
+        for name in self._by_length:
+            latin = _LATIN_RUN.match(name)
+            self._filed.setdefault(latin.group() if latin else name[0], []).append(name)
+
+    def _present(self, text: str) -> tuple[str, ...]:
+        """The names that occur in the text, longest first."""
+        keys = (set(text) | set(_LATIN_RUN.findall(text))) & self._filed.keys()
+        found = [n for key in keys for n in self._filed[key] if n in text]
+        return tuple(sorted(found, key=len, reverse=True)) if len(found) > 1 else tuple(found)
 
     def spot(self, text: str, mend_typos: bool = False) -> Spotted:
         """Replace every entity name in normalised text with the placeholder and list what was named."""
-        present = tuple(n for n in self._by_length if n in text)
+        present = self._present(text)
         if not present and not (mend_typos and self._latin_names and _LATIN_WORD.search(text)):
             return Spotted(text, ())
         protected: list[str] = []
@@ -79,10 +92,10 @@ class EntitySpotter:
         """A one-letter slip in a Latin name ("hennan") still names the entity, when only one name is that close."""
         if len(word) < 5 or word in self._names:
             return word
-        close = [n for n in self._latin_names if Levenshtein.distance(word, n, score_cutoff=1) <= 1]
+        close = process.extract(word, self._latin_names, scorer=Levenshtein.distance, score_cutoff=1, limit=2)
         if len(close) != 1:
             return word
-        found.append(self._names[close[0]])
+        found.append(self._names[close[0][0]])
         return f" {PLACEHOLDER} "
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import heapq
 import math
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
+
+import numpy as np
 
 from bot.corpus import Corpus, Entry
 from bot.entities import PLACEHOLDER, EntitySpotter, Spotted
@@ -17,6 +19,7 @@ from bot.tokenise import Tokeniser, Tokens, synonym_groups
 BIGRAM_WEIGHT = 0.5
 ANALYSE_CACHE_SIZE = 4096
 ANSWER_WEIGHT = 0.3
+_LANGUAGES = ("en", "zh")
 KEYWORD_WEIGHT = 1.0
 CORE_SHARE = 0.4
 RARE_SHARE = 0.1
@@ -47,6 +50,11 @@ class Query:
     tokens: Tokens
     features: frozenset[str]
     read_as_pinyin: bool = False
+
+    @cached_property
+    def plain_features(self) -> frozenset[str]:
+        """The features other than character bigrams: words and named entity types."""
+        return frozenset(f for f in self.features if not f.startswith("~"))
 
 
 def features_of(tokens: Tokens, spotted: Spotted) -> frozenset[str]:
@@ -92,6 +100,7 @@ class Analyser:
     def clear_cache(self) -> None:
         """Forget remembered analyses."""
         self._cached_analyse.cache_clear()
+        self.tokeniser.clear_cache()
 
     def _analyse(self, text: str, repair: bool) -> Query:
         normal = self.normaliser.normalise(text)
@@ -130,10 +139,6 @@ class KeywordIndex:
         self.idf = {f: math.log(1 + n / df) for f, df in document_frequency.items()}
         self.unknown_idf = math.log(1 + n) + 1.0
         self.entry_weights = weights
-        self.postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        for number, entry_weights in enumerate(weights):
-            for feature, weight in entry_weights.items():
-                self.postings[feature].append((number, weight))
         self.common_df = max(COMMON_MIN_ENTRIES, int(COMMON_SHARE * n))
         self.core_features = [self._core(phrasings) for phrasings in self.by_entry]
         self.core_sets = [
@@ -143,29 +148,68 @@ class KeywordIndex:
             }
             for core in self.core_features
         ]
+        self.core_mass = [{lang: self.mass(core) for lang, core in sets.items()} for sets in self.core_sets]
         self.entry_features = [
             frozenset(f for p in phrasings for f in p.features) for phrasings in self.by_entry
         ]
         self.phrasing_mass = [self.mass(p.features) for p in self.phrasings]
-        self.phrasing_postings: dict[str, list[int]] = defaultdict(list)
         self.entry_of_phrasing = [p.entry for p in self.phrasings]
-        for number, phrasing in enumerate(self.phrasings):
-            for feature in phrasing.features:
-                self.phrasing_postings[feature].append(number)
-        self.fuzzy_choices = self._fuzzy_choices()
+        self.fuzzy_text = [fuzzy_form(p.text) for p in self.phrasings]
+        self._build_arrays()
 
-    def _fuzzy_choices(self) -> dict[str, list[list[str]]]:
-        """Per query language, each entry's phrasing texts that a fuzzy comparison should see."""
-        choices: dict[str, list[list[str]]] = {"en": [], "zh": []}
-        for phrasings in self.by_entry:
-            for lang in choices:
-                texts = [
-                    fuzzy_form(p.text)
-                    for p in phrasings
-                    if p.lang == lang or (CJK.search(p.text) and re.search("[a-z]", p.text))
-                ]
-                choices[lang].append(texts)
-        return choices
+    def _build_arrays(self) -> None:
+        """Sparse tables (numpy) of the index, so that a query costs a few array operations per table.
+
+        Features are numbered; two compressed tables map feature -> entries (to find candidates),
+        and phrasing -> features (nearest phrasing). An entry's
+        phrasings are numbered consecutively, so one entry's rows are one slice.
+        """
+        self.feature_id = {feature: number for number, feature in enumerate(self.idf)}
+        self.idf_features = list(self.idf)
+        self.feature_weight = np.array([self.weight(f) for f in self.idf], dtype=np.float64)
+        by_feature: list[list[tuple[int, float]]] = [[] for _ in self.feature_id]
+        for number, weights in enumerate(self.entry_weights):
+            for feature, strength in weights.items():
+                by_feature[self.feature_id[feature]].append((number, strength))
+        self._postings = _Table.of(
+            [[e for e, _ in row] for row in by_feature], [[s for _, s in row] for row in by_feature]
+        )
+        self.document_frequency = np.diff(self._postings.bounds)
+        # Every (feature, phrasing) pair as one sorted key, feature first: the phrasings of a run of entries
+        # that use a feature are then one slice, found by binary search whatever the corpus size.
+        count = len(self.phrasings)
+        self._pair_key = np.sort(
+            np.fromiter(
+                (self.feature_id[f] * count + n for n, p in enumerate(self.phrasings) for f in p.features),
+                dtype=np.int64,
+            )
+        )
+        self._pair_phrasing = self._pair_key % count
+        counts = [len(phrasings) for phrasings in self.by_entry]
+        self._first_phrasing = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        self._entry_of_phrasing = np.array(self.entry_of_phrasing, dtype=np.int64)
+        self._phrasing_mass = np.array(self.phrasing_mass, dtype=np.float64)
+        mixed = [bool(CJK.search(p.text) and re.search("[a-z]", p.text)) for p in self.phrasings]
+        eligible = {
+            lang: [p.lang == lang or m for p, m in zip(self.phrasings, mixed, strict=True)]
+            for lang in _LANGUAGES
+        }
+        self._fuzzy_eligible = np.array([eligible[lang] for lang in _LANGUAGES])
+        self._fuzzy_phrasings = {
+            lang: [
+                [n for n in range(start, start + size) if flags[n]]
+                for start, size in zip(self._first_phrasing.tolist(), counts, strict=False)
+            ]
+            for lang, flags in eligible.items()
+        }
+
+    def weigh(self, query: Query) -> Weighing:
+        """The query's known features by number, with their weights (worked out once per query)."""
+        number = self.feature_id.get
+        ids = np.fromiter((n for n in map(number, query.features) if n is not None), dtype=np.int64)
+        weights = self.feature_weight[ids]
+        unknown = self.unknown_idf * len(set(query.tokens.unknown) & query.features)
+        return Weighing(ids, weights, float(weights.sum()) + unknown)
 
     def _phrasing(self, entry: int, text: str, lang: str) -> Phrasing:
         query = self.analyser.analyse(text, repair=False)
@@ -216,47 +260,180 @@ class KeywordIndex:
         known = sum(self.weight(f) for f in query.features if f in self.idf)
         return known + self.unknown_idf * len(set(query.tokens.unknown) & query.features)
 
-    def coverage(self, query: Query, size: int = 0) -> dict[int, float]:
+    def coverage(self, query: Query, size: int = 0, weighing: Weighing | None = None) -> dict[int, float]:
         """Share of the query's weight that each entry accounts for (0 to 1), for entries sharing a telling feature.
 
         Features used by very many entries (多少, "how") are too common to find candidates with; they still
         count towards the coverage of the candidates that rarer features found.
         """
-        mass = self.query_mass(query)
-        if mass <= 0:
+        weighing = weighing or self.weigh(query)
+        if weighing.mass <= 0 or not len(weighing.ids):
             return {}
-        rare = [f for f in query.features if 0 < len(self.postings.get(f, ())) <= self.common_df]
-        rough: dict[int, float] = defaultdict(float)
-        for feature in rare or query.features:
-            weight = self.weight(feature)
-            for number, strength in self.postings.get(feature, ()):
-                rough[number] += weight * strength
-        found = heapq.nlargest(max(PRESELECT, 2 * size), rough, key=rough.__getitem__)
-        weighted = [(f, self.weight(f)) for f in query.features if f in self.idf]
-        return {
-            number: sum(w * self.entry_weights[number].get(f, 0.0) for f, w in weighted) / mass
-            for number in found
-        }
+        ids = weighing.ids
+        frequency = self.document_frequency[ids]
+        rare = frequency <= self.common_df
+        finders = ids[rare] if rare.any() else ids
+        finder_weights = weighing.weights[rare] if rare.any() else weighing.weights
+        entries, strengths, owners = self._postings.rows(finders)
+        rough = np.bincount(entries, weights=strengths * finder_weights[owners], minlength=len(self.entries))
+        touched = np.flatnonzero(rough)
+        keep = max(PRESELECT, 2 * size)
+        if len(touched) > keep:
+            touched = touched[np.argpartition(-rough[touched], keep - 1)[:keep]]
+        totals = dict(zip(touched.tolist(), rough[touched].tolist(), strict=True))
+        if len(finders) < len(ids):
+            # The common features left out of the search still count for the entries it found.
+            common = [(self.idf_features[f], self.feature_weight[f]) for f in ids[frequency > self.common_df]]
+            for number in totals:
+                weights = self.entry_weights[number]
+                totals[number] += sum(w * weights.get(f, 0.0) for f, w in common)
+        return {number: total / weighing.mass for number, total in totals.items()}
 
-    def shortlist(self, query: Query, size: int) -> list[tuple[int, float]]:
+    def shortlist(self, query: Query, size: int, weighing: Weighing | None = None) -> list[tuple[int, float]]:
         """The entries most worth scoring in full, best keyword coverage first."""
         ranked = heapq.nlargest(
-            size, self.coverage(query, size).items(), key=lambda item: (item[1], -item[0])
+            size, self.coverage(query, size, weighing).items(), key=lambda item: (item[1], -item[0])
         )
         return ranked
 
-    def shared_mass(self, query: Query, entries: set[int]) -> dict[int, float]:
-        """For every phrasing of the given entries that shares a feature with the query, the shared weight."""
-        shared: dict[int, float] = defaultdict(float)
-        for feature in query.features:
-            postings = self.phrasing_postings.get(feature)
-            if not postings:
-                continue
-            weight = self.weight(feature)
-            for number in postings:
-                if self.entry_of_phrasing[number] in entries:
-                    shared[number] += weight
-        return shared
+    def nearest(self, weighing: Weighing, entries: list[int], lang: str, per_entry: int) -> Nearness:
+        """Per entry: the best overlap and containment over its phrasings, and its closest phrasings in lang.
+
+        Overlap is the weighted Dice coefficient between the query's and a phrasing's features; containment
+        the share of the phrasing's weight found in the query. The closest phrasings (best overlap first,
+        at most per_entry, or all in the language when none shares a feature) are the ones worth comparing
+        character by character. Only phrasings sharing a feature with the query are looked at.
+        """
+        return self.nearest_many([(weighing, entries, lang)], per_entry)[0]
+
+    def nearest_many(self, asks: list[tuple[Weighing, list[int], str]], per_entry: int) -> list[Nearness]:
+        """`nearest` for several queries (the sentences of one message) in one pass over the arrays."""
+        count, entry_count = len(self.phrasings), len(self.entries)
+        found = [
+            Nearness(dict.fromkeys(entries, 0.0), dict.fromkeys(entries, 0.0), [], [])
+            for _, entries, _ in asks
+        ]
+        positions = [{entry: number for number, entry in enumerate(entries)} for _, entries, _ in asks]
+        lows, highs, range_weights, range_asks = [], [], [], []
+        for number, (weighing, entries, _) in enumerate(asks):
+            if entries and len(weighing.ids):
+                chosen = np.array(entries, dtype=np.int64)
+                base = weighing.ids[:, None] * count
+                lows.append((base + self._first_phrasing[chosen]).ravel())
+                highs.append((base + self._first_phrasing[chosen + 1]).ravel())
+                range_weights.append(np.repeat(weighing.weights, len(entries)))
+                range_asks.append(np.full(len(weighing.ids) * len(entries), number))
+        if lows:
+            # Every (feature, phrasing) pair the queries share with their entries, tagged with its query.
+            low = np.searchsorted(self._pair_key, np.concatenate(lows))
+            high = np.searchsorted(self._pair_key, np.concatenate(highs))
+            pairs, pair_range, _ = _ranges(low, high)
+            tagged = np.concatenate(range_asks)[pair_range] * count + self._pair_phrasing[pairs]
+            by_key = np.argsort(tagged, kind="stable")
+            first_of_key = _group_starts(tagged[by_key])
+            keys = tagged[by_key][first_of_key]
+            shared = np.bincount(
+                np.cumsum(first_of_key) - 1, weights=np.concatenate(range_weights)[pair_range][by_key]
+            )
+            ask, phrasings = np.divmod(keys, count)
+            mass = self._phrasing_mass[phrasings]
+            dice = 2 * shared / (np.array([w.mass for w, _, _ in asks])[ask] + mass)
+            share = shared / mass
+            group = ask * entry_count + self._entry_of_phrasing[phrasings]  # ascending: by query, then entry
+            starts = np.flatnonzero(_group_starts(group))
+            best = zip(
+                group[starts].tolist(),
+                np.maximum.reduceat(dice, starts).tolist(),
+                np.maximum.reduceat(share, starts).tolist(),
+                strict=True,
+            )
+            for key, overlap, containment in best:
+                number, entry = divmod(key, entry_count)
+                found[number].overlap[entry] = overlap
+                found[number].containment[entry] = containment
+            languages = np.array([_LANGUAGES.index(lang) for _, _, lang in asks])[ask]
+            eligible = np.flatnonzero(self._fuzzy_eligible[languages, phrasings])
+            order = eligible[np.lexsort((-dice[eligible], group[eligible]))]  # by query and entry, best first
+            ranked = group[order]
+            keep = _rank_in_group(_group_starts(ranked)) < per_entry
+            for key, phrasing in zip(ranked[keep].tolist(), phrasings[order[keep]].tolist(), strict=True):
+                number, entry = divmod(key, entry_count)
+                found[number].closest.append(phrasing)
+                found[number].closest_owner.append(positions[number][entry])
+        for near, position, (_, entries, lang) in zip(found, positions, asks, strict=True):
+            # An entry none of whose phrasings in the language shares a feature is compared in full.
+            compared = {entries[o] for o in near.closest_owner}
+            for entry in entries:
+                if entry not in compared:
+                    texts = self._fuzzy_phrasings[lang][entry]
+                    near.closest.extend(texts)
+                    near.closest_owner.extend([position[entry]] * len(texts))
+        return found
+
+
+def _group_starts(keys: np.ndarray) -> np.ndarray:
+    """For sorted keys, True where a run of equal keys begins."""
+    starts = np.ones(len(keys), dtype=bool)
+    np.not_equal(keys[1:], keys[:-1], out=starts[1:])
+    return starts
+
+
+def _rank_in_group(starts: np.ndarray) -> np.ndarray:
+    """0, 1, 2 ... counted again from 0 at each run start (see _group_starts)."""
+    positions = np.arange(len(starts))
+    return positions - np.maximum.accumulate(np.where(starts, positions, 0))
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All numbers of the ranges [start, end) in one array, the range each belongs to, and where each begins."""
+    sizes = ends - starts
+    begins = np.cumsum(sizes) - sizes
+    owner = np.repeat(np.arange(len(starts)), sizes)
+    return np.arange(int(sizes.sum())) + (starts - begins)[owner], owner, begins
+
+
+@dataclass(frozen=True)
+class Weighing:
+    """A query's known features by number, their rarity weights, and the query's total weight."""
+
+    ids: np.ndarray
+    weights: np.ndarray
+    mass: float
+
+
+@dataclass(frozen=True)
+class Nearness:
+    """What an entry's nearest phrasings say about a query (see KeywordIndex.nearest)."""
+
+    overlap: dict[int, float]
+    containment: dict[int, float]
+    closest: list[int]  # phrasing numbers worth comparing character by character
+    closest_owner: list[int]  # for each, the position of its entry in the list asked about
+
+
+@dataclass(frozen=True)
+class _Table:
+    """A compressed sparse table: row r holds columns[bounds[r]:bounds[r + 1]] (and their values)."""
+
+    bounds: np.ndarray
+    columns: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, rows: list[list[int]], values: list[list[float]] | None) -> _Table:
+        sizes = [len(row) for row in rows]
+        bounds = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64))).astype(np.int64)
+        columns = np.fromiter((c for row in rows for c in row), dtype=np.int64, count=int(bounds[-1]))
+        if values is None:
+            flat = np.ones(len(columns), dtype=np.float64)
+        else:
+            flat = np.fromiter((v for row in values for v in row), dtype=np.float64, count=int(bounds[-1]))
+        return cls(bounds, columns, flat)
+
+    def rows(self, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(columns, values, owner) of the given rows, where owner[i] is the position in numbers of item i."""
+        items, owner, _ = _ranges(self.bounds[numbers], self.bounds[numbers + 1])
+        return self.columns[items], self.values[items], owner
 
 
 def fuzzy_form(text: str) -> str:

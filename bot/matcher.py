@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import NamedTuple
 
+import numpy as np
 from rapidfuzz import fuzz, process
 
 from bot.config import MatchSettings
 from bot.corpus import Corpus, Entry
-from bot.index import Analyser, KeywordIndex, Query, fuzzy_form
+from bot.index import Analyser, KeywordIndex, Nearness, Query, fuzzy_form
 from bot.text import CJK
 
 MATCH_CACHE_SIZE = 4096
@@ -21,10 +23,11 @@ WARM_UP_TEXTS = (
 )
 OUT_OF_SCOPE_FACTOR = 0.3
 THIN_EVIDENCE_FACTOR = 0.6
+FUZZY_PER_ENTRY = 10
+"""Phrasings per shortlisted entry compared character by character: those sharing the most words."""
 
 
-@dataclass(frozen=True)
-class Evidence:
+class Evidence(NamedTuple):
     """Why an entry might answer a question, each part from 0 to 1."""
 
     coverage: float  # share of the question's weight that the entry's words account for
@@ -48,8 +51,7 @@ class Evidence:
         return round(100 * self.penalty * total, 2)
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """One entry considered for a question, with its confidence (0-100) and the evidence behind it."""
 
     entry: Entry
@@ -110,13 +112,33 @@ class Matcher:
 
     def evidence(self, query: Query) -> list[tuple[Entry, Evidence]]:
         """The evidence for each shortlisted entry (the tuner reweighs it without re-reading questions)."""
-        if not query.features:
+        return self.evidence_many([query])[0]
+
+    def evidence_many(self, queries: list[Query]) -> list[list[tuple[Entry, Evidence]]]:
+        """`evidence` for several queries (the sentences of one message), their nearest phrasings found at once."""
+        weighings = [self.index.weigh(query) for query in queries]
+        shortlists = [
+            self.index.shortlist(query, self.settings.shortlist_size, weighing) if query.features else []
+            for query, weighing in zip(queries, weighings, strict=True)
+        ]
+        asks = [
+            (weighing, [number for number, _ in shortlist], query.lang)
+            for query, weighing, shortlist in zip(queries, weighings, shortlists, strict=True)
+        ]
+        nearness = self.index.nearest_many(asks, FUZZY_PER_ENTRY)
+        return [
+            self._weigh_up(query, shortlist, near)
+            for query, shortlist, near in zip(queries, shortlists, nearness, strict=True)
+        ]
+
+    def _weigh_up(
+        self, query: Query, shortlist: list[tuple[int, float]], near: Nearness
+    ) -> list[tuple[Entry, Evidence]]:
+        """Each shortlisted entry's evidence from its coverage, nearest phrasings and character similarity."""
+        if not shortlist:
             return []
-        shortlist = self.index.shortlist(query, self.settings.shortlist_size)
-        query_mass = self.index.query_mass(query)
         out_of_scope = self._out_of_scope_terms(query)
-        overlap, containment = self._nearest_phrasings(query, {n for n, _ in shortlist}, query_mass)
-        fuzzy = self._fuzzy(query, [n for n, _ in shortlist])
+        fuzzy = self._fuzzy(query, near, len(shortlist))
         found = []
         for (number, coverage), similarity in zip(shortlist, fuzzy, strict=True):
             penalty = 1.0
@@ -126,31 +148,26 @@ class Matcher:
                 penalty *= THIN_EVIDENCE_FACTOR
             core = self._core_share(query, number)
             evidence = Evidence(
-                coverage, overlap.get(number, 0.0), containment.get(number, 0.0), similarity, core, penalty
+                coverage,
+                near.overlap.get(number, 0.0),
+                near.containment.get(number, 0.0),
+                similarity,
+                core,
+                penalty,
             )
             found.append((self.corpus.entries[number], evidence))
         return found
 
-    def _nearest_phrasings(
-        self, query: Query, entries: set[int], query_mass: float
-    ) -> tuple[dict[int, float], dict[int, float]]:
-        """Per entry, the best weighted Dice overlap and the best containment over its phrasings."""
-        overlap: dict[int, float] = {}
-        containment: dict[int, float] = {}
-        for number, shared in self.index.shared_mass(query, entries).items():
-            mass = self.index.phrasing_mass[number]
-            entry = self.index.entry_of_phrasing[number]
-            if mass:
-                overlap[entry] = max(overlap.get(entry, 0.0), 2 * shared / (query_mass + mass))
-                containment[entry] = max(containment.get(entry, 0.0), shared / mass)
-        return overlap, containment
+    def _fuzzy(self, query: Query, nearness: Nearness, count: int) -> list[float]:
+        """Per shortlisted entry, the best character similarity (0-1) with one of its closest phrasings.
 
-    def _fuzzy(self, query: Query, entries: list[int]) -> list[float]:
-        """Per entry, the best character similarity (0-1) with a phrasing in the query's language."""
-        per_entry = [self.index.fuzzy_choices[query.lang][n] for n in entries]
-        choices = [text for texts in per_entry for text in texts]
-        if not choices:
-            return [0.0] * len(entries)
+        Only the few phrasings that share the most words with the question are compared: the most similar
+        phrasing is almost always among them, and comparing every phrasing would cost more than the rest.
+        """
+        best = np.zeros(count)
+        if not nearness.closest:
+            return best.tolist()
+        choices = [self.index.fuzzy_text[p] for p in nearness.closest]
         text = fuzzy_form(query.text)
         if query.lang == "zh" or len(text) > LONG_TEXT:
             scores = process.cdist([text], choices, scorer=fuzz.ratio)[0]
@@ -159,12 +176,8 @@ class Matcher:
                 process.cdist([text], choices, scorer=fuzz.ratio)[0]
                 + process.cdist([text], choices, scorer=fuzz.token_set_ratio)[0]
             ) / 2
-        out = []
-        start = 0
-        for texts in per_entry:
-            out.append(float(scores[start : start + len(texts)].max()) / 100 if texts else 0.0)
-            start += len(texts)
-        return out
+        np.maximum.at(best, nearness.closest_owner, scores / 100)
+        return best.tolist()
 
     def evidence_for_text(self, text: str) -> tuple[Query, list[tuple[Entry, Evidence]]]:
         """Evidence for a message; a long one is read question by question, keeping each entry's best."""
@@ -173,30 +186,36 @@ class Matcher:
             query = self.analyse(text)
             return query, self.evidence(query)
         query = self.analyser.glance(text)
-        found: dict[str, tuple[Entry, Evidence]] = {}
+        found: dict[str, tuple[float, Entry, Evidence]] = {}
         named = frozenset("@" + t for t in query.spotted.types)
+        parts = []
         for segment in segments:
             part = self.analyse(segment)
             # A province named in another sentence still qualifies this one ("湖南的孩子能报吗？名额多少").
-            part = replace(part, features=part.features | named)
-            for entry, ev in self.evidence(part):
+            if not named <= part.features:
+                part = replace(part, features=part.features | named)
+            parts.append(part)
+        for evidence in self.evidence_many(parts):
+            for entry, ev in evidence:
+                confidence = ev.confidence(self.settings)
                 known = found.get(entry.id)
-                if known is None or ev.confidence(self.settings) > known[1].confidence(self.settings):
-                    found[entry.id] = (entry, ev)
-        return query, list(found.values())
+                if known is None or confidence > known[0]:
+                    found[entry.id] = (confidence, entry, ev)
+        return query, [(entry, ev) for _, entry, ev in found.values()]
 
     def _core_share(self, query: Query, number: int) -> float:
-        core = self.index.core_sets[number].get(query.lang, frozenset())
+        core = self.index.core_sets[number].get(query.lang)
         if not core:
             return 1.0
-        return self.index.mass(core & query.features) / self.index.mass(core)
+        return self.index.mass(core & query.features) / self.index.core_mass[number][query.lang]
 
     def _thin_evidence(self, query: Query, number: int) -> bool:
         """True when one shared common word is all that links the question to the entry."""
-        shared = [f for f in query.features & self.index.entry_features[number] if not f.startswith("~")]
+        shared = query.plain_features & self.index.entry_features[number]
         if len(shared) != 1 or len(query.tokens.words) + len(query.tokens.unknown) <= 1:
             return False
-        return self.index.idf.get(shared[0], 0.0) < self.index.unknown_idf / 2
+        (word,) = shared
+        return self.index.idf.get(word, 0.0) < self.index.unknown_idf / 2
 
     def _out_of_scope_terms(self, query: Query) -> list[str]:
         return self._out_of_scope.found_in(query.text)
@@ -209,7 +228,7 @@ class Matcher:
         return self._cached_match(text)
 
     def _warm_up(self) -> None:
-        """Load what libraries load lazily (jieba's HMM, pinyin tables, numpy) now, not on a user's question."""
+        """Load what libraries load lazily (jieba's dictionary, pinyin tables, numpy) now, not on a user's question."""
         for text in WARM_UP_TEXTS:
             self._match(text)
         self.analyser.clear_cache()
@@ -330,13 +349,20 @@ class TermSet:
 
     def __init__(self, terms) -> None:
         unique = {t for t in terms if t}
-        self._chinese = sorted(t for t in unique if CJK.search(t))
-        self._latin = sorted(f" {t} " for t in unique if not CJK.search(t))
+        # Terms filed by their first character (Chinese) or first word (Latin): only those can occur.
+        self._chinese: dict[str, list[str]] = {}
+        self._latin: dict[str, list[str]] = {}
+        for term in sorted(unique):
+            if CJK.search(term):
+                self._chinese.setdefault(term[0], []).append(term)
+            else:
+                self._latin.setdefault(term.split()[0], []).append(f" {term} ")
 
     def found_in(self, text: str) -> list[str]:
         """The terms that occur in the text."""
-        found = [t for t in self._chinese if t in text]
+        found = [t for c in set(text) & self._chinese.keys() for t in self._chinese[c] if t in text]
         if self._latin:
             padded = f" {text} "
-            found += [t.strip() for t in self._latin if t in padded]
+            for word in set(text.split()) & self._latin.keys():
+                found += [t.strip() for t in self._latin[word] if t in padded]
         return found

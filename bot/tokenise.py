@@ -6,9 +6,9 @@ import gzip
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -20,6 +20,8 @@ from bot.pinyin import PinyinDictionary
 from bot.text import CJK_RUN
 
 _LATIN_TOKEN = re.compile(r"[0-9a-z@][0-9a-z@.\-_'+]*[0-9a-z]|[0-9a-z]")
+_NUMBER = re.compile(r"[0-9.\-+]+")
+CUT_CACHE_SIZE = 4096
 
 EN_STOP_WORDS = frozenset(
     [
@@ -318,6 +320,17 @@ ZH_STOP_WORDS = frozenset(
 )
 
 
+def latin_words(text: str, whole: Container[str] = ()) -> list[str]:
+    """Latin-script words; hyphenated ones in parts ("5-year" is "5 year") unless a number (023-6848) or whole."""
+    words: list[str] = []
+    for token in _LATIN_TOKEN.findall(text):
+        if "-" in token and not _NUMBER.fullmatch(token) and token not in whole:
+            words.extend(part for part in token.split("-") if part)
+        else:
+            words.append(token)
+    return words
+
+
 def fold_english(word: str) -> str:
     """Fold simple inflections so that fee/fees, study/studying/studied meet (consistently, not perfectly)."""
     if len(word) <= 3 or not word.isalpha():
@@ -404,6 +417,16 @@ class Tokeniser:
         self._en_known: frozenset[str] = frozenset()
         self._lexicon = english_lexicon()
         self.pinyin = PinyinDictionary(())
+        # One message's sentences and their clauses share runs of Chinese; each run is segmented once.
+        self.cut = lru_cache(maxsize=CUT_CACHE_SIZE)(self._cut)
+
+    def _cut(self, run: str) -> tuple[str, ...]:
+        """jieba's words for one run of Chinese characters."""
+        return tuple(w for w in self._jieba.lcut(run, HMM=False) if w.strip())
+
+    def clear_cache(self) -> None:
+        """Forget remembered segmentations."""
+        self.cut.cache_clear()
 
     def _add_synonym_group(self, group: list[str]) -> None:
         if not group:
@@ -438,10 +461,10 @@ class Tokeniser:
         chinese: list[str] = []
         position = 0
         for run in CJK_RUN.finditer(text):
-            english.extend(_LATIN_TOKEN.findall(text[position : run.start()]))
-            chinese.extend(w for w in self._jieba.lcut(run.group(), HMM=True) if w.strip())
+            english.extend(latin_words(text[position : run.start()], self._canonical))
+            chinese.extend(self.cut(run.group()))
             position = run.end()
-        english.extend(_LATIN_TOKEN.findall(text[position:]))
+        english.extend(latin_words(text[position:], self._canonical))
         return english, chinese
 
     def read_pinyin(self, text: str) -> str | None:

@@ -266,35 +266,54 @@ class KeywordIndex:
         Features used by very many entries (多少, "how") are too common to find candidates with; they still
         count towards the coverage of the candidates that rarer features found.
         """
-        weighing = weighing or self.weigh(query)
-        if weighing.mass <= 0 or not len(weighing.ids):
-            return {}
-        ids = weighing.ids
-        frequency = self.document_frequency[ids]
-        rare = frequency <= self.common_df
-        finders = ids[rare] if rare.any() else ids
-        finder_weights = weighing.weights[rare] if rare.any() else weighing.weights
-        entries, strengths, owners = self._postings.rows(finders)
-        rough = np.bincount(entries, weights=strengths * finder_weights[owners], minlength=len(self.entries))
-        touched = np.flatnonzero(rough)
+        return self.coverage_many([weighing or self.weigh(query)], size)[0]
+
+    def coverage_many(self, weighings: list[Weighing], size: int = 0) -> list[dict[int, float]]:
+        """`coverage` for several queries (the sentences of one message) in one pass over the postings."""
+        count = len(self.entries)
+        finders, finder_weights, tags, common = [], [], [], []
+        for number, weighing in enumerate(weighings):
+            rare = self.document_frequency[weighing.ids] <= self.common_df
+            chosen = rare if rare.any() else np.ones(len(rare), dtype=bool)
+            finders.append(weighing.ids[chosen])
+            finder_weights.append(weighing.weights[chosen])
+            tags.append(np.full(int(chosen.sum()), number))
+            common.append(
+                [(self.idf_features[f], self.feature_weight[f]) for f in weighing.ids[~chosen].tolist()]
+            )
+        entries, strengths, owners = self._postings.rows(np.concatenate(finders))
+        rough = np.bincount(
+            np.concatenate(tags)[owners] * count + entries,
+            weights=strengths * np.concatenate(finder_weights)[owners],
+            minlength=len(weighings) * count,
+        ).reshape(len(weighings), count)
         keep = max(PRESELECT, 2 * size)
-        if len(touched) > keep:
-            touched = touched[np.argpartition(-rough[touched], keep - 1)[:keep]]
-        totals = dict(zip(touched.tolist(), rough[touched].tolist(), strict=True))
-        if len(finders) < len(ids):
+        found = []
+        for number, weighing in enumerate(weighings):
+            if weighing.mass <= 0:
+                found.append({})
+                continue
+            touched = np.flatnonzero(rough[number])
+            if len(touched) > keep:
+                touched = touched[np.argpartition(-rough[number, touched], keep - 1)[:keep]]
+            totals = dict(zip(touched.tolist(), rough[number, touched].tolist(), strict=True))
             # The common features left out of the search still count for the entries it found.
-            common = [(self.idf_features[f], self.feature_weight[f]) for f in ids[frequency > self.common_df]]
-            for number in totals:
-                weights = self.entry_weights[number]
-                totals[number] += sum(w * weights.get(f, 0.0) for f, w in common)
-        return {number: total / weighing.mass for number, total in totals.items()}
+            for entry in totals if common[number] else ():
+                weights = self.entry_weights[entry]
+                totals[entry] += sum(w * weights.get(f, 0.0) for f, w in common[number])
+            found.append({entry: total / weighing.mass for entry, total in totals.items()})
+        return found
 
     def shortlist(self, query: Query, size: int, weighing: Weighing | None = None) -> list[tuple[int, float]]:
         """The entries most worth scoring in full, best keyword coverage first."""
-        ranked = heapq.nlargest(
-            size, self.coverage(query, size, weighing).items(), key=lambda item: (item[1], -item[0])
-        )
-        return ranked
+        return self.shortlist_many([weighing or self.weigh(query)], size)[0]
+
+    def shortlist_many(self, weighings: list[Weighing], size: int) -> list[list[tuple[int, float]]]:
+        """`shortlist` for several queries at once."""
+        return [
+            heapq.nlargest(size, coverage.items(), key=lambda item: (item[1], -item[0]))
+            for coverage in self.coverage_many(weighings, size)
+        ]
 
     def nearest(self, weighing: Weighing, entries: list[int], lang: str, per_entry: int) -> Nearness:
         """Per entry: the best overlap and containment over its phrasings, and its closest phrasings in lang.
@@ -309,11 +328,10 @@ class KeywordIndex:
     def nearest_many(self, asks: list[tuple[Weighing, list[int], str]], per_entry: int) -> list[Nearness]:
         """`nearest` for several queries (the sentences of one message) in one pass over the arrays."""
         count, entry_count = len(self.phrasings), len(self.entries)
-        found = [
-            Nearness(dict.fromkeys(entries, 0.0), dict.fromkeys(entries, 0.0), [], [])
-            for _, entries, _ in asks
-        ]
-        positions = [{entry: number for number, entry in enumerate(entries)} for _, entries, _ in asks]
+        overlaps = [dict.fromkeys(entries, 0.0) for _, entries, _ in asks]
+        containments = [dict.fromkeys(entries, 0.0) for _, entries, _ in asks]
+        closest: list[list[int]] = [[] for _ in asks]
+        owners: list[list[int]] = [[] for _ in asks]
         lows, highs, range_weights, range_asks = [], [], [], []
         for number, (weighing, entries, _) in enumerate(asks):
             if entries and len(weighing.ids):
@@ -332,9 +350,8 @@ class KeywordIndex:
             by_key = np.argsort(tagged, kind="stable")
             first_of_key = _group_starts(tagged[by_key])
             keys = tagged[by_key][first_of_key]
-            shared = np.bincount(
-                np.cumsum(first_of_key) - 1, weights=np.concatenate(range_weights)[pair_range][by_key]
-            )
+            weights = np.concatenate(range_weights)[pair_range][by_key]
+            shared = np.bincount(np.cumsum(first_of_key) - 1, weights=weights)
             ask, phrasings = np.divmod(keys, count)
             mass = self._phrasing_mass[phrasings]
             dice = 2 * shared / (np.array([w.mass for w, _, _ in asks])[ask] + mass)
@@ -349,26 +366,36 @@ class KeywordIndex:
             )
             for key, overlap, containment in best:
                 number, entry = divmod(key, entry_count)
-                found[number].overlap[entry] = overlap
-                found[number].containment[entry] = containment
+                overlaps[number][entry] = overlap
+                containments[number][entry] = containment
             languages = np.array([_LANGUAGES.index(lang) for _, _, lang in asks])[ask]
             eligible = np.flatnonzero(self._fuzzy_eligible[languages, phrasings])
             order = eligible[np.lexsort((-dice[eligible], group[eligible]))]  # by query and entry, best first
-            ranked = group[order]
-            keep = _rank_in_group(_group_starts(ranked)) < per_entry
-            for key, phrasing in zip(ranked[keep].tolist(), phrasings[order[keep]].tolist(), strict=True):
-                number, entry = divmod(key, entry_count)
-                found[number].closest.append(phrasing)
-                found[number].closest_owner.append(positions[number][entry])
-        for near, position, (_, entries, lang) in zip(found, positions, asks, strict=True):
-            # An entry none of whose phrasings in the language shares a feature is compared in full.
-            compared = {entries[o] for o in near.closest_owner}
-            for entry in entries:
+            keep = order[_rank_in_group(_group_starts(group[order])) < per_entry]
+            kept_groups, kept_phrasings = group[keep], phrasings[keep]
+            bounds = np.searchsorted(kept_groups, np.arange(len(asks) + 1) * entry_count).tolist()
+            for number, (_, entries, _) in enumerate(asks):
+                if bounds[number] < bounds[number + 1]:
+                    span = slice(bounds[number], bounds[number + 1])
+                    closest[number] = kept_phrasings[span].tolist()
+                    owners[number] = _positions(entries, kept_groups[span] - number * entry_count)
+        found = []
+        for number, (_, entries, lang) in enumerate(asks):
+            # An entry none of whose phrasings in the language shares a feature is compared on a few.
+            compared = {entries[o] for o in owners[number]}
+            for position, entry in enumerate(entries):
                 if entry not in compared:
-                    texts = self._fuzzy_phrasings[lang][entry]
-                    near.closest.extend(texts)
-                    near.closest_owner.extend([position[entry]] * len(texts))
+                    texts = self._fuzzy_phrasings[lang][entry][:per_entry]
+                    closest[number] += texts
+                    owners[number] += [position] * len(texts)
+            found.append(Nearness(overlaps[number], containments[number], closest[number], owners[number]))
         return found
+
+
+def _positions(entries: list[int], chosen: np.ndarray) -> list[int]:
+    """Where each chosen entry number stands in the list entries."""
+    ranked = np.argsort(entries)
+    return ranked[np.searchsorted(np.array(entries)[ranked], chosen)].tolist()
 
 
 def _group_starts(keys: np.ndarray) -> np.ndarray:

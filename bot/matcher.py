@@ -117,10 +117,7 @@ class Matcher:
     def evidence_many(self, queries: list[Query]) -> list[list[tuple[Entry, Evidence]]]:
         """`evidence` for several queries (the sentences of one message), their nearest phrasings found at once."""
         weighings = [self.index.weigh(query) for query in queries]
-        shortlists = [
-            self.index.shortlist(query, self.settings.shortlist_size, weighing) if query.features else []
-            for query, weighing in zip(queries, weighings, strict=True)
-        ]
+        shortlists = self.index.shortlist_many(weighings, self.settings.shortlist_size)
         asks = [
             (weighing, [number for number, _ in shortlist], query.lang)
             for query, weighing, shortlist in zip(queries, weighings, shortlists, strict=True)

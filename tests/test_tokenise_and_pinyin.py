@@ -288,3 +288,27 @@ def test_several_provinces_are_spotted_in_order(brain: Brain) -> None:
 def test_a_one_letter_slip_close_to_two_names_spots_nothing(brain: Brain) -> None:
     # "hanan" is one letter from both Henan and Hunan.
     assert brain.matcher.analyse("hanan quota").spotted.found == ()
+
+
+# --- hyphenated words --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("5-year course", ("5", "year", "cours")),
+        ("six-year", ("six", "year")),
+        ("call 023-68480331", ("call", "023-68480331")),
+    ],
+)
+def test_hyphenated_words_count_as_their_parts_but_numbers_stay_whole(
+    plain_tokeniser: Tokeniser, text: str, expected: tuple[str, ...]
+) -> None:
+    assert plain_tokeniser.tokenise(text).words == expected
+
+
+def test_a_segmentation_remembered_for_one_message_is_forgotten_on_clear(plain_tokeniser: Tokeniser) -> None:
+    plain_tokeniser.tokenise("学费多少")
+    assert plain_tokeniser.cut.cache_info().currsize > 0
+    plain_tokeniser.clear_cache()
+    assert plain_tokeniser.cut.cache_info().currsize == 0

@@ -6,7 +6,9 @@ import os
 bind = os.environ.get("FAQBOT_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("FAQBOT_WORKERS", multiprocessing.cpu_count() * 2 + 1))
 worker_class = "gthread"
-threads = int(os.environ.get("FAQBOT_THREADS", 4))
+# Answering is Python work, which threads of one process take turns at (the GIL): processes use the cores,
+# and two threads each only overlap the waits on storage. More threads measured slower (bench/README.md).
+threads = int(os.environ.get("FAQBOT_THREADS", 2))
 # WeChat waits 5 s for a passive reply; anything slower is already lost, so do not hold a worker longer.
 timeout = 30
 graceful_timeout = 10

@@ -1,12 +1,13 @@
 """Load benchmark: the production gunicorn server under concurrent clients, against a bare Flask app.
 
-    python bench/load_bench.py [--seconds 15] [--clients 16] [--workers 2] [--warmup 3] [--seed 7]
+    python bench/load_bench.py [--seconds 15] [--clients 16] [--workers 2] [--warmup 3] [--rounds 5] [--seed 7]
 
 Starts faqbot exactly as production does (gunicorn -c gunicorn.conf.py, gthread workers and threads as that
 file sets them) with a temporary configuration: the repository's faq_corpus, SQLite in a temporary folder,
 corpus watching on, rate limiting off, and a WeChat token given through FAQBOT_WECHAT_TOKEN. A bare Flask app
-(bench/bare_app.py) runs under the same gunicorn settings on another port. Each endpoint is then driven in
-turn, for a bounded time, by keep-alive clients on 127.0.0.1:
+(bench/bare_app.py) runs under the same gunicorn settings on another port. The endpoints are then driven in
+turns (--rounds slices each, interleaved, so that a machine whose speed drifts during the run weighs on all of
+them alike), for a bounded time, by keep-alive clients on 127.0.0.1:
 
     POST /wechat     signed plain-mode text messages (a new MsgId and FromUserName for every request)
     POST /api/ask    the same questions (a new session for every request)
@@ -488,10 +489,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16, help="concurrent keep-alive clients")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (FAQBOT_WORKERS)")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each endpoint")
+    parser.add_argument("--rounds", type=int, default=5, help="turns the endpoints take, sharing --seconds")
     parser.add_argument("--seed", type=int, default=7, help="order of the questions")
     args = parser.parse_args(argv)
-    if args.seconds <= 0 or args.clients < 1 or args.workers < 1 or args.warmup < 0:
-        parser.error("--seconds must be > 0, --clients and --workers >= 1, --warmup >= 0")
+    if args.seconds <= 0 or args.clients < 1 or args.workers < 1 or args.warmup < 0 or args.rounds < 1:
+        parser.error("--seconds must be > 0, --clients, --workers and --rounds >= 1, --warmup >= 0")
 
     questions = load_questions()
     random.Random(args.seed).shuffle(questions)
@@ -499,7 +501,8 @@ def main(argv: list[str] | None = None) -> int:
     threads = gunicorn_setting("threads")
     print(
         f"gunicorn.conf.py: {args.workers} workers x {threads} threads ({gunicorn_setting('worker_class')}); "
-        f"{args.clients} clients; {args.seconds:g} s per endpoint after {args.warmup:g} s warm-up; "
+        f"{args.clients} clients; {args.seconds:g} s per endpoint in {args.rounds} turns, "
+        f"after {args.warmup:g} s warm-up; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
     print(f"questions: {len(questions)} from {EVAL_FILE.relative_to(ROOT)} (both languages)")
@@ -521,11 +524,18 @@ def main(argv: list[str] | None = None) -> int:
             ("POST /api/ask", faqbot.port, ask_calls(questions)),
             (f"POST {BARE_PATH}", bare.port, ask_calls(questions, BARE_PATH)),
         ]
-        summaries: dict[str, Summary] = {}
-        for name, port, calls in phases:
+        for _, port, calls in phases:
             if args.warmup:
                 drive(port, calls, args.clients, args.warmup)
-            summaries[name] = summarise(drive(port, calls, args.clients, args.seconds))
+        # The endpoints take turns in short slices, so that a machine that speeds up or slows down during
+        # the run (a shared virtual machine does) weighs on each endpoint alike.
+        runs: dict[str, Run] = {name: Run() for name, _, _ in phases}
+        for _ in range(args.rounds):
+            for name, port, calls in phases:
+                run = drive(port, calls, args.clients, args.seconds / args.rounds)
+                runs[name].results.extend(run.results)
+                runs[name].seconds += run.seconds
+        summaries = {name: summarise(run) for name, run in runs.items()}
         for server in (faqbot, bare):
             if server.process is None or server.process.poll() is not None:
                 print(f"warning: {server.name} server exited during the run\n{server.log_tail()}")

@@ -30,6 +30,7 @@ REPLY_KEYS = (
     "error",
 )
 SMALLTALK_MAX_CHARS = 40
+_LATIN_RUN = re.compile(r"[0-9a-z]+")
 """Small talk is short; a longer message is a question even if it opens with a greeting."""
 SMALLTALK_ORDER = ("human", "help", "identity", "goodbye", "thanks", "greeting")
 FOLLOW_UP_START = re.compile(
@@ -120,6 +121,10 @@ class DialogueTexts:
         self._any_phrase = re.compile(
             "|".join(rf"(?<![0-9a-z]){re.escape(p)}(?![0-9a-z])" for p in phrases) or "(?!)"
         )
+        # A message made only of phrases and filler uses only their Latin words and their other characters.
+        allowed = [*phrases, *_FILLER]
+        self._allowed_words = {w for text in allowed for w in _LATIN_RUN.findall(text)}
+        self._allowed_characters = {c for text in allowed for c in _LATIN_RUN.sub("", text)} | {" "}
 
     @classmethod
     def load(cls, path: Path, phone: str, email: str, normalise) -> DialogueTexts:
@@ -136,6 +141,10 @@ class DialogueTexts:
     def smalltalk_kind(self, normal: str) -> str | None:
         """The kind of small talk when the message is nothing but small-talk phrases (longest phrases first)."""
         if not normal or len(normal) > SMALLTALK_MAX_CHARS:
+            return None
+        if not self._allowed_words.issuperset(_LATIN_RUN.findall(normal)):
+            return None
+        if not self._allowed_characters.issuperset(_LATIN_RUN.sub("", normal)):
             return None
         matched = [m.group() for m in self._any_phrase.finditer(normal)]
         rest = self._any_phrase.sub(" ", normal).strip()

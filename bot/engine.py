@@ -15,7 +15,7 @@ from bot.config import Config, load_config
 from bot.corpus import Corpus, CorpusError, load_corpus
 from bot.dialogue import Conversation, Dialogue, DialogueTexts, Reply
 from bot.matcher import Matcher
-from bot.storage import MemoryStorage, QuestionRecord, Storage, StorageError, open_storage
+from bot.storage import MemoryStorage, QuestionRecord, Storage, StorageError, Writes, open_storage
 
 log = logging.getLogger("faqbot.engine")
 
@@ -93,31 +93,50 @@ class FAQBot:
         channel: str = "api",
         lang: str | None = None,
         max_bytes: int | None = None,
+        writes: Writes | None = None,
     ) -> Reply:
-        """The reply to one message; with a session, follow-ups and "did you mean" numbers work."""
+        """The reply to one message; with a session, follow-ups and "did you mean" numbers work.
+
+        What the message changes (conversation state, question log) is written at once, or added to writes
+        for the caller to write together with its own changes.
+        """
         brain = self._brain
         convo = self._load(session)
         reply = brain.dialogue.respond(text, convo, lang_hint=lang, max_bytes=max_bytes)
-        self._save(session, convo)
-        self._log(text, session, channel, reply)
+        pending = writes if writes is not None else Writes()
+        self._save(session, convo, pending)
+        self._log(text, session, channel, reply, pending)
+        if writes is None:
+            self.write(pending)
         return reply
 
-    def menu(self, session: str | None, lang: str, intro: str = "help") -> Reply:
+    def menu(
+        self, session: str | None, lang: str, intro: str = "help", writes: Writes | None = None
+    ) -> Reply:
         """The numbered topic menu (for the welcome message), remembered so numbers work next turn."""
         convo = self._load(session)
         reply = self._brain.dialogue.menu(convo, lang, intro)
-        self._save(session, convo)
+        self._keep(session, convo, writes)
         return reply
 
-    def answer_entry(self, entry_id: str, session: str | None, lang: str, channel: str) -> Reply | None:
+    def answer_entry(
+        self, entry_id: str, session: str | None, lang: str, channel: str, writes: Writes | None = None
+    ) -> Reply | None:
         """An entry's answer chosen directly (a WeChat menu key), or None for an unknown id."""
         brain = self._brain
         if entry_id not in brain.dialogue.entries:
             return None
         convo = self._load(session)
         reply = brain.dialogue.entry_reply(entry_id, convo, lang)
-        self._save(session, convo)
+        self._keep(session, convo, writes)
         return reply
+
+    def write(self, writes: Writes) -> None:
+        """Write a message's changes in one transaction; if storage is down, answers go on without them."""
+        try:
+            self.storage.write(writes)
+        except StorageError as exc:
+            log.error("storage unavailable, conversation state and question log not saved: %s", exc)
 
     def session_language(self, session: str) -> str | None:
         """The language a session last spoke, if remembered."""
@@ -152,20 +171,23 @@ class FAQBot:
             log.error("storage unavailable, answering without conversation state: %s", exc)
             return Conversation()
 
-    def _save(self, session: str | None, convo: Conversation) -> None:
-        if not session:
-            return
-        try:
-            self.storage.save_session(
+    def _save(self, session: str | None, convo: Conversation, writes: Writes) -> None:
+        if session:
+            writes.with_session(
                 self._session_key(session), convo.to_state(), self.config.dialogue.session_ttl
             )
-        except StorageError as exc:
-            log.error("storage unavailable, conversation state not saved: %s", exc)
+
+    def _keep(self, session: str | None, convo: Conversation, writes: Writes | None) -> None:
+        """Save the conversation with the caller's writes, or at once when there are none."""
+        pending = writes if writes is not None else Writes()
+        self._save(session, convo, pending)
+        if writes is None:
+            self.write(pending)
 
     def _session_key(self, session: str) -> str:
         return "s:" + self.hash_user(session)
 
-    def _log(self, text: str, session: str | None, channel: str, reply: Reply) -> None:
+    def _log(self, text: str, session: str | None, channel: str, reply: Reply, writes: Writes) -> None:
         outcome = {"answer": "answered", "suggest": "suggested", "decline": "declined"}.get(
             reply.kind, "smalltalk"
         )
@@ -180,10 +202,7 @@ class FAQBot:
             best_id=reply.best_id,
             score=float(reply.confidence),
         )
-        try:
-            self.storage.log_question(record)
-        except StorageError as exc:
-            log.error("storage unavailable, question not logged: %s", exc)
+        writes.with_question(record)
 
     def reload(self) -> tuple[bool, str]:
         """Build a new brain from the corpus and swap it in; on any error keep serving the old one."""

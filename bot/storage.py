@@ -8,6 +8,7 @@ webhook can run on one process (``MemoryStorage``), on several worker processes 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 Clock = Callable[[], float]
+log = logging.getLogger("faqbot.storage")
 
 QUESTION_LOG_CAP = 1_000_000
 """The most question records a capped backend (memory, Redis) keeps; the oldest go first."""
@@ -34,6 +36,9 @@ ACCEPTED_URL_FORMS = (
 
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 _SQLITE_BUSY_TIMEOUT_MS = 5000
+_FALLBACK_CHECKPOINT_PAGES = 20_000
+CHECKPOINT_SECONDS = 1.0
+CLEANUP_SECONDS = 60.0
 
 
 class StorageError(Exception):
@@ -54,6 +59,20 @@ class QuestionRecord:
     best_id: str | None
     score: float
 
+    def as_row(self) -> tuple:
+        """The fields in order, for an INSERT (much cheaper than dataclasses.asdict)."""
+        return (
+            self.time,
+            self.user,
+            self.channel,
+            self.text,
+            self.lang,
+            self.outcome,
+            self.faq_id,
+            self.best_id,
+            self.score,
+        )
+
     def to_json(self) -> str:
         """Serialise for backends that store text, keeping Chinese readable."""
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
@@ -64,6 +83,32 @@ class QuestionRecord:
         data = json.loads(text)
         known = {field.name for field in fields(cls)}
         return cls(**{name: value for name, value in data.items() if name in known})
+
+
+@dataclass
+class Writes:
+    """What one message changes (its session's state, its line in the question log), written in one step.
+
+    Writing both at once costs one commit per message instead of one per change, and a crash leaves
+    either both or neither.
+    """
+
+    session: tuple[str, str, float] | None = None  # key, state as JSON, ttl in seconds
+    question: QuestionRecord | None = None
+
+    def with_session(self, key: str, state: dict, ttl_seconds: float) -> Writes:
+        """Store a session's state for ttl_seconds (replacing any earlier state)."""
+        require_positive_seconds("ttl_seconds", ttl_seconds)
+        self.session = (key, encode_session(state), ttl_seconds)
+        return self
+
+    def with_question(self, record: QuestionRecord) -> Writes:
+        """Append a question to the durable log."""
+        self.question = record
+        return self
+
+    def __bool__(self) -> bool:
+        return self.session is not None or self.question is not None
 
 
 @runtime_checkable
@@ -80,12 +125,12 @@ class Storage(Protocol):
         """Store a session's state so that it lives ttl_seconds from now."""
         ...
 
-    def claim_delivery(self, key: str, ttl_seconds: float) -> bool:
-        """Return True for the first claim of key (atomic across processes), False while it is held."""
-        ...
+    def deliver(self, key: str, reply: str, ttl_seconds: float, writes: Writes) -> str:
+        """Keep reply as the answer to delivery key for ttl_seconds and apply writes, in one transaction.
 
-    def save_reply(self, key: str, reply: str, ttl_seconds: float) -> None:
-        """Store the reply to a claimed delivery so that retries can reuse it."""
+        If the delivery already has a live reply (a retry raced this one and won), nothing is written and
+        that earlier reply is returned, so a message is answered and counted once; otherwise reply is.
+        """
         ...
 
     def load_reply(self, key: str) -> str | None:
@@ -100,12 +145,16 @@ class Storage(Protocol):
         """Append a question to the durable log."""
         ...
 
+    def write(self, writes: Writes) -> None:
+        """Apply every change in writes in one transaction: all of them, or none and a StorageError."""
+        ...
+
     def questions(self, since: float | None = None, outcome: str | None = None) -> list[QuestionRecord]:
         """Return logged questions with time >= since and the given outcome, oldest first."""
         ...
 
     def cleanup(self) -> int:
-        """Delete expired sessions, claims, replies and counters; return how many were deleted."""
+        """Delete expired sessions, replies and counters; return how many were deleted."""
         ...
 
     def ping(self) -> bool:
@@ -171,7 +220,6 @@ class MemoryStorage:
         self._clock = clock
         self._lock = threading.Lock()
         self._sessions: dict[str, _Expiring] = {}
-        self._claims: dict[str, _Expiring] = {}
         self._replies: dict[str, _Expiring] = {}
         self._counters: dict[str, _Expiring] = {}
         self._questions: deque[QuestionRecord] = deque(maxlen=question_cap)
@@ -191,26 +239,32 @@ class MemoryStorage:
 
     def save_session(self, key: str, state: dict, ttl_seconds: float) -> None:
         """Store a session's state (as JSON, like the other backends) for ttl_seconds."""
-        require_positive_seconds("ttl_seconds", ttl_seconds)
-        text = encode_session(state)
-        with self._lock:
-            self._sessions[key] = _Expiring(text, self._clock() + ttl_seconds)
+        self.write(Writes().with_session(key, state, ttl_seconds))
 
-    def claim_delivery(self, key: str, ttl_seconds: float) -> bool:
-        """Return True for the first claim of key while no live claim exists."""
+    def write(self, writes: Writes) -> None:
+        """Apply every change under one lock."""
+        with self._lock:
+            self._apply(writes, self._clock())
+
+    def _apply(self, writes: Writes, now: float) -> None:
+        """Apply the changes (caller holds the lock)."""
+        if writes.session is not None:
+            key, text, ttl = writes.session
+            self._sessions[key] = _Expiring(text, now + ttl)
+        if writes.question is not None:
+            self._questions.append(writes.question)
+
+    def deliver(self, key: str, reply: str, ttl_seconds: float, writes: Writes) -> str:
+        """Keep the first live reply to a delivery and apply its writes, or return the earlier reply."""
         require_positive_seconds("ttl_seconds", ttl_seconds)
         with self._lock:
             now = self._clock()
-            if self._live(self._claims, key, now) is not None:
-                return False
-            self._claims[key] = _Expiring(True, now + ttl_seconds)
-            return True
-
-    def save_reply(self, key: str, reply: str, ttl_seconds: float) -> None:
-        """Store the reply to a claimed delivery for ttl_seconds."""
-        require_positive_seconds("ttl_seconds", ttl_seconds)
-        with self._lock:
-            self._replies[key] = _Expiring(reply, self._clock() + ttl_seconds)
+            earlier = self._live(self._replies, key, now)
+            if earlier is not None:
+                return earlier.value
+            self._replies[key] = _Expiring(reply, now + ttl_seconds)
+            self._apply(writes, now)
+            return reply
 
     def load_reply(self, key: str) -> str | None:
         """Return the stored reply to a delivery, or None."""
@@ -231,8 +285,7 @@ class MemoryStorage:
 
     def log_question(self, record: QuestionRecord) -> None:
         """Append a question to the log (the oldest drop off past the cap)."""
-        with self._lock:
-            self._questions.append(record)
+        self.write(Writes().with_question(record))
 
     def questions(self, since: float | None = None, outcome: str | None = None) -> list[QuestionRecord]:
         """Return logged questions filtered by since/outcome, oldest first."""
@@ -245,7 +298,7 @@ class MemoryStorage:
         removed = 0
         with self._lock:
             now = self._clock()
-            for table in (self._sessions, self._claims, self._replies, self._counters):
+            for table in (self._sessions, self._replies, self._counters):
                 expired = [key for key, entry in table.items() if entry.expires_at <= now]
                 for key in expired:
                     del table[key]
@@ -263,9 +316,6 @@ class MemoryStorage:
 _SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     key TEXT PRIMARY KEY, state TEXT NOT NULL, expires_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS claims (
-    key TEXT PRIMARY KEY, expires_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS replies (
     key TEXT PRIMARY KEY, reply TEXT NOT NULL, expires_at REAL NOT NULL
@@ -286,9 +336,38 @@ CREATE TABLE IF NOT EXISTS questions (
     score REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS questions_by_time ON questions (time, id);
+CREATE TABLE IF NOT EXISTS turns (
+    reply_key TEXT, reply TEXT, reply_until REAL, now REAL,
+    session_key TEXT, state TEXT, session_until REAL,
+    time REAL, user TEXT, channel TEXT, text TEXT, lang TEXT, outcome TEXT, faq_id TEXT, best_id TEXT, score REAL
+);
+CREATE TRIGGER IF NOT EXISTS file_turn BEFORE INSERT ON turns BEGIN
+    SELECT RAISE(IGNORE) WHERE NEW.reply_key IS NOT NULL
+        AND EXISTS (SELECT 1 FROM replies WHERE key = NEW.reply_key AND expires_at > NEW.now);
+    INSERT OR REPLACE INTO replies (key, reply, expires_at)
+        SELECT NEW.reply_key, NEW.reply, NEW.reply_until WHERE NEW.reply_key IS NOT NULL;
+    INSERT OR REPLACE INTO sessions (key, state, expires_at)
+        SELECT NEW.session_key, NEW.state, NEW.session_until WHERE NEW.session_key IS NOT NULL;
+    INSERT INTO questions (time, user, channel, text, lang, outcome, faq_id, best_id, score)
+        SELECT NEW.time, NEW.user, NEW.channel, NEW.text, NEW.lang, NEW.outcome, NEW.faq_id, NEW.best_id,
+            NEW.score
+        WHERE NEW.time IS NOT NULL;
+    SELECT RAISE(IGNORE);
+END;
 """
+# One message's changes go in as one row of `turns`, which keeps nothing: its trigger files the reply, the
+# session and the question away, or drops them all when the delivery already has a live reply. One statement
+# is one transaction, and SQLite holds its write lock only while that statement runs, without the GIL; a
+# transaction of several statements would hold it across Python code, while this thread waits for the GIL.
+_FILE_TURN = (
+    "INSERT INTO turns (reply_key, reply, reply_until, now, session_key, state, session_until,"
+    " time, user, channel, text, lang, outcome, faq_id, best_id, score)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_NO_SESSION = (None, None, None)
+_NO_QUESTION = (None,) * 9
 
-_EXPIRING_TABLES = ("sessions", "claims", "replies", "counters")
+_EXPIRING_TABLES = ("sessions", "replies", "counters")
 
 
 class SQLiteStorage:
@@ -301,19 +380,20 @@ class SQLiteStorage:
         self._clock = clock
         self._local = threading.local()
         self._connections_lock = threading.Lock()
-        # Threads of one process take turns here rather than in SQLite's busy handler, which sleeps.
+        # The threads of a process take turns on a lock rather than in SQLite's busy handler, which sleeps a
+        # millisecond or more at each try; processes meet in the busy handler, rarely, as every write is one
+        # short statement.
         self._write_lock = threading.Lock()
         self._connections: list[tuple[int, sqlite3.Connection]] = []
         self._inherited: list[sqlite3.Connection] = []
         self._closed = False
+        self._upkeep: tuple[int, threading.Event] | None = None  # (pid, stop) of this process's upkeep thread
         with self._errors():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = self._connection()
             connection.execute("PRAGMA journal_mode=WAL")
-            with self._write() as conn:
-                for statement in _SQLITE_SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+            with self._write_lock:
+                connection.executescript(_SQLITE_SCHEMA)
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -343,23 +423,58 @@ class SQLiteStorage:
         # In WAL mode NORMAL survives a killed process (only power loss can drop the last commits), and
         # saves an fsync on every question.
         connection.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints (copying the log into the database, with two fsyncs) are the upkeep thread's job, not a
+        # request's; the high limit only bounds the log should that thread fall behind.
+        connection.execute(f"PRAGMA wal_autocheckpoint={_FALLBACK_CHECKPOINT_PAGES}")
         self._local.pid = pid
         self._local.connection = connection
         with self._connections_lock:
             self._connections.append((pid, connection))
         return connection
 
+    def _ensure_upkeep(self) -> None:
+        """Start this process's upkeep thread on its first write (a forked child starts its own)."""
+        pid = os.getpid()
+        if self._upkeep is not None and self._upkeep[0] == pid:
+            return
+        stop = threading.Event()
+        self._upkeep = (pid, stop)
+        threading.Thread(target=self._keep_up, args=(stop,), name="sqlite-upkeep", daemon=True).start()
+
+    def _keep_up(self, stop: threading.Event) -> None:
+        """Checkpoint the write-ahead log every second and delete expired state every minute."""
+        connection = sqlite3.connect(self.path, timeout=_SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        last_cleanup = time.monotonic()
+        try:
+            while not stop.wait(CHECKPOINT_SECONDS):
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    if time.monotonic() - last_cleanup >= CLEANUP_SECONDS:
+                        last_cleanup = time.monotonic()
+                        self.cleanup()
+                except (sqlite3.Error, StorageError) as exc:
+                    log.warning("SQLite upkeep of %s failed, will retry: %s", self.path, exc)
+        finally:
+            connection.close()
+
+    @contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        """Hold this process's write lock around a write."""
+        self._ensure_upkeep()
+        with self._write_lock:
+            yield self._connection()
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """Run statements in one immediate transaction, so read-then-write steps are atomic."""
-        connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield connection
-            connection.execute("COMMIT")
-        finally:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
+        with self._locked() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            finally:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
 
     def _read_live(self, sql: str, key: str) -> tuple | None:
         """Return the first row for key whose expires_at is still in the future."""
@@ -373,35 +488,37 @@ class SQLiteStorage:
 
     def save_session(self, key: str, state: dict, ttl_seconds: float) -> None:
         """Store a session's state for ttl_seconds, replacing any previous state."""
-        require_positive_seconds("ttl_seconds", ttl_seconds)
-        text = encode_session(state)
-        with self._errors(), self._write_lock:
-            self._connection().execute(
-                "INSERT OR REPLACE INTO sessions (key, state, expires_at) VALUES (?, ?, ?)",
-                (key, text, self._clock() + ttl_seconds),
-            )
+        self.write(Writes().with_session(key, state, ttl_seconds))
 
-    def claim_delivery(self, key: str, ttl_seconds: float) -> bool:
-        """Return True for the first claim of key; one transaction makes it atomic across processes."""
-        require_positive_seconds("ttl_seconds", ttl_seconds)
-        with self._errors(), self._write_lock:
-            now = self._clock()
-            # One statement is one atomic transaction: insert, or take over an expired claim, else nothing.
-            cursor = self._connection().execute(
-                "INSERT INTO claims (key, expires_at) VALUES (:key, :until) ON CONFLICT (key) DO UPDATE"
-                " SET expires_at = excluded.expires_at WHERE claims.expires_at <= :now",
-                {"key": key, "until": now + ttl_seconds, "now": now},
-            )
-            return cursor.rowcount == 1
+    def write(self, writes: Writes) -> None:
+        """Apply every change in one statement (one transaction)."""
+        if writes:
+            with self._errors(), self._locked() as connection:
+                self._file(connection, writes, None)
 
-    def save_reply(self, key: str, reply: str, ttl_seconds: float) -> None:
-        """Store the reply to a claimed delivery for ttl_seconds."""
+    def deliver(self, key: str, reply: str, ttl_seconds: float, writes: Writes) -> str:
+        """Keep the first live reply to a delivery and apply its writes, or return the earlier reply."""
         require_positive_seconds("ttl_seconds", ttl_seconds)
-        with self._errors(), self._write_lock:
-            self._connection().execute(
-                "INSERT OR REPLACE INTO replies (key, reply, expires_at) VALUES (?, ?, ?)",
-                (key, reply, self._clock() + ttl_seconds),
-            )
+        with self._errors(), self._locked() as connection:
+            if self._file(connection, writes, (key, reply, ttl_seconds)):
+                return reply
+            row = connection.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
+        return reply if row is None else row[0]
+
+    def _file(
+        self, connection: sqlite3.Connection, writes: Writes, reply: tuple[str, str, float] | None
+    ) -> bool:
+        """Insert one turn (see _FILE_TURN); False when its delivery already had a live reply."""
+        now = self._clock()
+        delivery = (reply[0], reply[1], now + reply[2], now) if reply else (None, None, None, now)
+        session = _NO_SESSION
+        if writes.session is not None:
+            key, state, ttl = writes.session
+            session = (key, state, now + ttl)
+        question = writes.question.as_row() if writes.question is not None else _NO_QUESTION
+        before = connection.total_changes
+        connection.execute(_FILE_TURN, delivery + session + question)
+        return connection.total_changes != before
 
     def load_reply(self, key: str) -> str | None:
         """Return the stored reply to a delivery, or None."""
@@ -411,32 +528,23 @@ class SQLiteStorage:
     def hit(self, key: str, window_seconds: float) -> int:
         """Count one event in key's current window and return the count."""
         require_positive_seconds("window_seconds", window_seconds)
-        with self._errors(), self._write_lock:
+        with self._errors(), self._locked() as connection:
             now = self._clock()
-            (count,) = (
-                self._connection()
-                .execute(
-                    """
+            (count,) = connection.execute(
+                """
                 INSERT INTO counters (key, count, expires_at) VALUES (:key, 1, :window_end)
                 ON CONFLICT (key) DO UPDATE SET
                     count = CASE WHEN expires_at <= :now THEN 1 ELSE count + 1 END,
                     expires_at = CASE WHEN expires_at <= :now THEN :window_end ELSE expires_at END
                 RETURNING count
                 """,
-                    {"key": key, "now": now, "window_end": now + window_seconds},
-                )
-                .fetchone()
-            )
+                {"key": key, "now": now, "window_end": now + window_seconds},
+            ).fetchone()
             return int(count)
 
     def log_question(self, record: QuestionRecord) -> None:
         """Append a question to the durable log."""
-        with self._errors(), self._write_lock:
-            self._connection().execute(
-                "INSERT INTO questions (time, user, channel, text, lang, outcome, faq_id, best_id, score)"
-                " VALUES (:time, :user, :channel, :text, :lang, :outcome, :faq_id, :best_id, :score)",
-                asdict(record),
-            )
+        self.write(Writes().with_question(record))
 
     def questions(self, since: float | None = None, outcome: str | None = None) -> list[QuestionRecord]:
         """Return logged questions filtered by since/outcome, oldest first."""
@@ -458,7 +566,7 @@ class SQLiteStorage:
         return [QuestionRecord(*row) for row in rows]
 
     def cleanup(self) -> int:
-        """Delete expired sessions, claims, replies and counters; return how many."""
+        """Delete expired sessions, replies and counters; return how many."""
         removed = 0
         with self._errors(), self._write() as conn:
             now = self._clock()
@@ -476,9 +584,11 @@ class SQLiteStorage:
         return True
 
     def close(self) -> None:
-        """Close every connection this process opened (threads included)."""
+        """Stop the upkeep thread and close every connection this process opened (threads included)."""
         self._closed = True
         pid = os.getpid()
+        if self._upkeep is not None and self._upkeep[0] == pid:
+            self._upkeep[1].set()
         with self._connections_lock:
             mine = [connection for owner, connection in self._connections if owner == pid]
             self._connections.clear()

@@ -15,8 +15,8 @@ from bot.storage import (
     QUESTION_LOG_CAP,
     QuestionRecord,
     StorageError,
+    Writes,
     decode_session,
-    encode_session,
     require_positive_seconds,
     select_questions,
 )
@@ -25,6 +25,21 @@ DEFAULT_PREFIX = "faqbot:"
 SOCKET_TIMEOUT_SECONDS = 0.5
 HEALTH_CHECK_INTERVAL_SECONDS = 5
 _QUESTION_PAGE = 10_000
+
+
+# KEYS: reply, question log[, session]. ARGV: reply, its TTL in ms, log cap, the question as JSON (or ""),
+# [session state, its TTL in ms]. Returns the earlier reply, or nil when this one was kept.
+_DELIVER_SCRIPT = """
+local earlier = redis.call('GET', KEYS[1])
+if earlier then return earlier end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if ARGV[4] ~= '' then
+  redis.call('RPUSH', KEYS[2], ARGV[4])
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+end
+if KEYS[3] then redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[6]) end
+return false
+"""
 
 
 def _milliseconds(seconds: float) -> int:
@@ -64,6 +79,7 @@ class RedisStorage:
                 retry=Retry(NoBackoff(), 1),
                 decode_responses=True,
             )
+            self._deliver_script = self._client.register_script(_DELIVER_SCRIPT)
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -90,23 +106,38 @@ class RedisStorage:
 
     def save_session(self, key: str, state: dict, ttl_seconds: float) -> None:
         """Store a session's state with a Redis TTL of ttl_seconds."""
-        require_positive_seconds("ttl_seconds", ttl_seconds)
-        text = encode_session(state)
-        with self._errors():
-            self._client.set(self._key("session", key), text, px=_milliseconds(ttl_seconds))
+        self.write(Writes().with_session(key, state, ttl_seconds))
 
-    def claim_delivery(self, key: str, ttl_seconds: float) -> bool:
-        """Return True for the first claim of key (SET NX is atomic across servers)."""
-        require_positive_seconds("ttl_seconds", ttl_seconds)
+    def write(self, writes: Writes) -> None:
+        """Apply every change in one MULTI/EXEC transaction (one round trip)."""
+        if not writes:
+            return
         with self._errors():
-            claimed = self._client.set(self._key("claim", key), "1", nx=True, px=_milliseconds(ttl_seconds))
-        return bool(claimed)
+            pipeline = self._client.pipeline(transaction=True)
+            if writes.session is not None:
+                key, text, ttl = writes.session
+                pipeline.set(self._key("session", key), text, px=_milliseconds(ttl))
+            if writes.question is not None:
+                pipeline.rpush(self._questions_key, writes.question.to_json())
+                pipeline.ltrim(self._questions_key, -self._question_cap, -1)
+            pipeline.execute()
 
-    def save_reply(self, key: str, reply: str, ttl_seconds: float) -> None:
-        """Store the reply to a claimed delivery with a Redis TTL."""
+    def deliver(self, key: str, reply: str, ttl_seconds: float, writes: Writes) -> str:
+        """Keep the first live reply to a delivery and apply its writes, or return the earlier reply.
+
+        One Lua script, so that the check and the writes are one atomic step across servers.
+        """
         require_positive_seconds("ttl_seconds", ttl_seconds)
+        keys = [self._key("reply", key), self._questions_key]
+        arguments: list[str | int] = [reply, _milliseconds(ttl_seconds), self._question_cap]
+        arguments.append(writes.question.to_json() if writes.question is not None else "")
+        if writes.session is not None:
+            session, text, ttl = writes.session
+            keys.append(self._key("session", session))
+            arguments += [text, _milliseconds(ttl)]
         with self._errors():
-            self._client.set(self._key("reply", key), reply, px=_milliseconds(ttl_seconds))
+            earlier = self._deliver_script(keys=keys, args=arguments)
+        return reply if earlier is None else earlier
 
     def load_reply(self, key: str) -> str | None:
         """Return the stored reply to a delivery, or None."""
@@ -126,11 +157,7 @@ class RedisStorage:
 
     def log_question(self, record: QuestionRecord) -> None:
         """Append a question to the log, keeping at most question_cap records."""
-        with self._errors():
-            pipeline = self._client.pipeline(transaction=True)
-            pipeline.rpush(self._questions_key, record.to_json())
-            pipeline.ltrim(self._questions_key, -self._question_cap, -1)
-            pipeline.execute()
+        self.write(Writes().with_question(record))
 
     def _question_pages(self) -> Iterator[list[str]]:
         """Read the question list page by page so a long log never needs one huge reply."""

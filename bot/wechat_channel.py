@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 
 from bot.config import WeChatConfig
 from bot.engine import FAQBot
-from bot.storage import StorageError
+from bot.storage import StorageError, Writes
 from bot.wechat import (
     IncomingMessage,
     WeChatError,
@@ -26,8 +26,6 @@ XML = "application/xml; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
 SUCCESS = "success"
 MAX_REPLY_BYTES = 2047
-RETRY_WAIT_SECONDS = 4.0
-RETRY_POLL_SECONDS = 0.1
 UNSUPPORTED_TYPES = frozenset({"image", "video", "shortvideo", "location", "link", "file", "music", "news"})
 
 
@@ -80,48 +78,35 @@ class WeChatChannel:
         return 200, reply_xml, XML
 
     def _reply_once(self, message: IncomingMessage) -> str:
-        """The reply for a delivery; WeChat's retries of it get the same reply and are not counted again."""
+        """The reply for a delivery; WeChat's retries of it get the same reply and are not counted again.
+
+        The reply is kept with the conversation and the question log in one transaction; when the message was
+        answered before (this is a retry) or a retry of it was answered first, that reply stands and this
+        one's changes are dropped. A retry costs an answer worked out again, which is cheap; a first delivery,
+        by far the usual case, costs one transaction and no extra read.
+        """
         key = "wx:" + message.dedupe_key
-        ttl = self.bot.config.dialogue.dedupe_ttl
+        writes = Writes()
+        reply_xml = self._reply_to(message, writes)
         try:
-            first = self.bot.storage.claim_delivery(key, ttl)
+            return self.bot.storage.deliver(key, reply_xml, self.bot.config.dialogue.dedupe_ttl, writes)
         except StorageError as exc:
-            log.error("storage unavailable, answering without retry dedupe: %s", exc)
-            return self._reply_to(message)
-        if not first:
-            return self._stored_reply(key)
-        reply_xml = self._reply_to(message)
-        try:
-            self.bot.storage.save_reply(key, reply_xml, ttl)
-        except StorageError as exc:
-            log.error("storage unavailable, reply not kept for retries: %s", exc)
-        return reply_xml
+            log.error("storage unavailable, reply, conversation and question log not kept: %s", exc)
+            return reply_xml
 
-    def _stored_reply(self, key: str) -> str:
-        """Wait (bounded) for the first delivery's reply to be stored, then give the same one."""
-        deadline = time.monotonic() + RETRY_WAIT_SECONDS
-        while True:
-            try:
-                stored = self.bot.storage.load_reply(key)
-            except StorageError:
-                stored = None
-            if stored is not None or time.monotonic() >= deadline:
-                return stored if stored is not None else SUCCESS
-            time.sleep(RETRY_POLL_SECONDS)
-
-    def _reply_to(self, message: IncomingMessage) -> str:
-        """Reply XML (or "success") for one message, by its type."""
+    def _reply_to(self, message: IncomingMessage, writes: Writes) -> str:
+        """Reply XML (or "success") for one message, by its type; what it changes is added to writes."""
         now = self.clock()
         user = message.from_user
         try:
             if message.msg_type == "text" and (message.content or "").strip():
-                return self._answer(message, message.content or "")
+                return self._answer(message, message.content or "", writes)
             if message.msg_type == "voice":
                 if (message.recognition or "").strip():
-                    return self._answer(message, message.recognition or "")
+                    return self._answer(message, message.recognition or "", writes)
                 return render_text(message, self.bot.say("voice_unrecognised", self._lang(user)), now)
             if message.msg_type == "event":
-                return self._event(message)
+                return self._event(message, writes)
             if message.msg_type in UNSUPPORTED_TYPES:
                 return render_text(message, self.bot.say("unsupported", self._lang(user)), now)
             return SUCCESS
@@ -129,7 +114,7 @@ class WeChatChannel:
             log.exception("could not answer a WeChat %s message", message.msg_type)
             return render_text(message, self.bot.say("error", self._lang(user)), now)
 
-    def _answer(self, message: IncomingMessage, text: str) -> str:
+    def _answer(self, message: IncomingMessage, text: str, writes: Writes) -> str:
         if self.bot.over_rate_limit(message.from_user):
             return render_text(
                 message, self.bot.say("rate_limited", self._lang(message.from_user)), self.clock()
@@ -139,21 +124,22 @@ class WeChatChannel:
             session=message.from_user,
             channel="wechat",
             max_bytes=MAX_REPLY_BYTES,
+            writes=writes,
         )
         if reply.kind == "human" and self.config.transfer_to_human:
             return render_transfer(message, self.clock())
         return render_text(message, reply.text, self.clock())
 
-    def _event(self, message: IncomingMessage) -> str:
+    def _event(self, message: IncomingMessage, writes: Writes) -> str:
         event = message.event or ""
         if event == "subscribe":
-            menu = self.bot.menu(message.from_user, "zh", intro="welcome")
+            menu = self.bot.menu(message.from_user, "zh", intro="welcome", writes=writes)
             return render_text(message, menu.text, self.clock())
         if event == "CLICK":
             entry_id = self.config.menu_keys.get(message.event_key or "")
             if entry_id:
                 reply = self.bot.answer_entry(
-                    entry_id, message.from_user, self._lang(message.from_user), "wechat"
+                    entry_id, message.from_user, self._lang(message.from_user), "wechat", writes
                 )
                 if reply is not None:
                     return render_text(message, reply.text, self.clock())

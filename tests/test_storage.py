@@ -25,6 +25,7 @@ from bot.storage import (
     SQLiteStorage,
     Storage,
     StorageError,
+    Writes,
     open_storage,
 )
 from bot.storage_redis import RedisStorage
@@ -192,50 +193,82 @@ def test_session_state_must_be_a_dict(backend: Backend) -> None:
         backend.storage.save_session("s", ["not", "a", "dict"], LONG_TTL)  # type: ignore[arg-type]
 
 
-def test_first_claim_wins_and_later_claims_lose(backend: Backend) -> None:
-    claims = [backend.storage.claim_delivery("msg:1", LONG_TTL) for _ in range(3)]
-    assert claims == [True, False, False]
+def _turn(user: str = "甲", at: float = 100.0) -> Writes:
+    """What one answered message changes: its session and one logged question."""
+    return (
+        Writes()
+        .with_session(f"s:{user}", {"last": user}, LONG_TTL)
+        .with_question(make_record(at, text=f"{user}的问题"))
+    )
 
 
-def test_claims_are_per_key(backend: Backend) -> None:
-    assert backend.storage.claim_delivery("msg:1", LONG_TTL)
-    assert backend.storage.claim_delivery("msg:2", LONG_TTL)
+def test_written_changes_are_all_there(backend: Backend) -> None:
+    backend.storage.write(_turn("甲"))
+    assert backend.storage.load_session("s:甲") == {"last": "甲"}
+    assert [record.text for record in backend.storage.questions()] == ["甲的问题"]
 
 
-def test_claim_is_available_again_after_its_ttl(backend: Backend) -> None:
-    backend.storage.claim_delivery("msg:1", SHORT_TTL)
+def test_a_session_alone_or_a_question_alone_can_be_written(backend: Backend) -> None:
+    backend.storage.write(Writes().with_session("s:乙", {"step": 2}, LONG_TTL))
+    backend.storage.write(Writes().with_question(make_record(100.0)))
+    assert backend.storage.load_session("s:乙") == {"step": 2}
+    assert len(backend.storage.questions()) == 1
+
+
+def test_writing_nothing_changes_nothing(backend: Backend) -> None:
+    backend.storage.write(Writes())
+    assert backend.storage.questions() == []
+
+
+def test_a_delivered_reply_is_kept_with_its_changes(backend: Backend) -> None:
+    reply = "学费为每年 6 万元。\nTuition: see the fees page."
+    assert backend.storage.deliver("msg:1", reply, LONG_TTL, _turn("甲")) == reply
+    assert backend.storage.load_reply("msg:1") == reply
+    assert backend.storage.load_session("s:甲") == {"last": "甲"}
+    assert len(backend.storage.questions()) == 1
+
+
+def test_a_second_delivery_gets_the_first_reply_and_changes_nothing(backend: Backend) -> None:
+    backend.storage.deliver("msg:1", "first", LONG_TTL, _turn("甲"))
+    assert backend.storage.deliver("msg:1", "second", LONG_TTL, _turn("乙", at=200.0)) == "first"
+    assert backend.storage.load_session("s:乙") is None
+    assert [record.time for record in backend.storage.questions()] == [100.0]
+
+
+def test_deliveries_are_per_key(backend: Backend) -> None:
+    assert backend.storage.deliver("msg:1", "one", LONG_TTL, Writes()) == "one"
+    assert backend.storage.deliver("msg:2", "two", LONG_TTL, Writes()) == "two"
+
+
+def test_a_delivery_can_be_answered_again_after_its_reply_expires(backend: Backend) -> None:
+    backend.storage.deliver("msg:1", "first", SHORT_TTL, Writes())
     backend.pass_time(PAST_SHORT_TTL)
-    assert backend.storage.claim_delivery("msg:1", LONG_TTL)
+    assert backend.storage.load_reply("msg:1") is None
+    assert backend.storage.deliver("msg:1", "again", LONG_TTL, Writes()) == "again"
 
 
-def test_exactly_one_thread_wins_a_racing_claim(backend: Backend) -> None:
+def test_delivery_rejects_a_non_positive_ttl(backend: Backend) -> None:
+    with pytest.raises(ValueError, match="ttl_seconds"):
+        backend.storage.deliver("msg:1", "hi", 0, Writes())
+
+
+def test_exactly_one_thread_answers_a_racing_delivery(backend: Backend) -> None:
     racers = 8
     start = threading.Barrier(racers)
 
-    def claim() -> bool:
+    def deliver(number: int) -> str:
         start.wait(timeout=HANG_GUARD_SECONDS)
-        return backend.storage.claim_delivery("msg:race", LONG_TTL)
+        return backend.storage.deliver("msg:race", f"reply {number}", LONG_TTL, _turn(str(number), at=number))
 
     with ThreadPoolExecutor(max_workers=racers) as pool:
-        futures = [pool.submit(claim) for _ in range(racers)]
+        futures = [pool.submit(deliver, number) for number in range(racers)]
         results = [future.result(timeout=HANG_GUARD_SECONDS) for future in futures]
-    assert results.count(True) == 1
-
-
-def test_reply_round_trip(backend: Backend) -> None:
-    reply = "学费为每年 6 万元。\nTuition: see the fees page."
-    backend.storage.save_reply("msg:1", reply, LONG_TTL)
-    assert backend.storage.load_reply("msg:1") == reply
+    assert len(set(results)) == 1
+    assert len(backend.storage.questions()) == 1
 
 
 def test_unknown_reply_is_none(backend: Backend) -> None:
     assert backend.storage.load_reply("msg:unknown") is None
-
-
-def test_reply_expires_after_its_ttl(backend: Backend) -> None:
-    backend.storage.save_reply("msg:1", "hello", SHORT_TTL)
-    backend.pass_time(PAST_SHORT_TTL)
-    assert backend.storage.load_reply("msg:1") is None
 
 
 def test_hit_counts_within_a_window(backend: Backend) -> None:
@@ -313,7 +346,7 @@ def test_questions_filtered_by_since_and_outcome(backend: Backend) -> None:
 
 def test_cleanup_keeps_live_state_and_the_question_log(backend: Backend) -> None:
     backend.storage.save_session("live", {"step": 1}, LONG_TTL)
-    backend.storage.save_reply("msg:live", "hi", LONG_TTL)
+    backend.storage.deliver("msg:live", "hi", LONG_TTL, Writes())
     backend.storage.log_question(make_record(100.0))
     backend.storage.cleanup()
     assert backend.storage.load_session("live") == {"step": 1}
@@ -323,7 +356,7 @@ def test_cleanup_keeps_live_state_and_the_question_log(backend: Backend) -> None
 
 def test_expired_state_is_gone_after_cleanup(backend: Backend) -> None:
     backend.storage.save_session("s", {"step": 1}, SHORT_TTL)
-    backend.storage.save_reply("msg:1", "hi", SHORT_TTL)
+    backend.storage.deliver("msg:1", "hi", SHORT_TTL, Writes())
     backend.pass_time(PAST_SHORT_TTL)
     backend.storage.cleanup()
     assert backend.storage.load_session("s") is None
@@ -333,13 +366,12 @@ def test_expired_state_is_gone_after_cleanup(backend: Backend) -> None:
 def test_cleanup_counts_what_it_deleted(clocked_backend: Backend) -> None:
     storage = clocked_backend.storage
     storage.save_session("old", {}, SHORT_TTL)
-    storage.claim_delivery("msg:old", SHORT_TTL)
-    storage.save_reply("msg:old", "hi", SHORT_TTL)
+    storage.deliver("msg:old", "hi", SHORT_TTL, Writes())
     storage.hit("user:old", SHORT_TTL)
     storage.save_session("live", {}, LONG_TTL)
-    storage.claim_delivery("msg:live", LONG_TTL)
+    storage.deliver("msg:live", "hi", LONG_TTL, Writes())
     clocked_backend.pass_time(PAST_SHORT_TTL)
-    assert storage.cleanup() == 4
+    assert storage.cleanup() == 3
 
 
 def test_cleanup_has_nothing_left_the_second_time(backend: Backend) -> None:
@@ -356,26 +388,27 @@ def test_ping_answers(backend: Backend) -> None:
 # --- several processes ----------------------------------------------------------------------------
 
 
-def _claim_in_child(
+def _deliver_in_child(
     storage: Storage, keys: list[str], start: threading.Barrier, results: multiprocessing.Queue
 ) -> None:
-    """Claim every key after all racers are ready and report the keys won."""
+    """Deliver every key with this process's reply after all racers are ready; report the keys it won."""
     try:
         start.wait(timeout=CHILD_WAIT_SECONDS)
-        won = [key for key in keys if storage.claim_delivery(key, LONG_TTL)]
+        me = str(multiprocessing.current_process().pid)
+        won = [key for key in keys if storage.deliver(key, me, LONG_TTL, _turn(me)) == me]
         results.put(("won", won))
     except Exception as exc:  # reported to the parent, which fails the test with it
         results.put(("error", repr(exc)))
 
 
-def test_exactly_one_process_wins_each_racing_claim(shared_backend: Backend) -> None:
+def test_exactly_one_process_answers_each_racing_delivery(shared_backend: Backend) -> None:
     context = multiprocessing.get_context("fork")
     keys = [f"msg:{number}" for number in range(50)]
     shared_backend.storage.ping()  # the parent holds an open connection when it forks
     start = context.Barrier(2)
     results = context.Queue()
     racers = [
-        context.Process(target=_claim_in_child, args=(shared_backend.storage, keys, start, results))
+        context.Process(target=_deliver_in_child, args=(shared_backend.storage, keys, start, results))
         for _ in range(2)
     ]
     for racer in racers:
@@ -389,6 +422,7 @@ def test_exactly_one_process_wins_each_racing_claim(shared_backend: Backend) -> 
     first, second = (set(won) for _, won in reports)
     assert first.isdisjoint(second)
     assert first | second == set(keys)
+    assert len(shared_backend.storage.questions()) == len(keys)
 
 
 def _save_in_child(storage: Storage, results: multiprocessing.Queue) -> None:
@@ -522,8 +556,7 @@ def test_redis_keys_live_under_the_faqbot_prefix(redis_server: RedisServer) -> N
     raw = redis.Redis.from_url(redis_server.url, decode_responses=True)
     try:
         storage.save_session("s", {}, LONG_TTL)
-        storage.claim_delivery("m", LONG_TTL)
-        storage.save_reply("m", "hi", LONG_TTL)
+        storage.deliver("m", "hi", LONG_TTL, Writes().with_session("t", {}, LONG_TTL))
         storage.hit("u", LONG_TTL)
         storage.log_question(make_record(100.0))
         keys = raw.keys("*")
@@ -548,8 +581,8 @@ def test_redis_question_log_is_capped(redis_server: RedisServer) -> None:
 REDIS_OPERATIONS: dict[str, Callable[[Storage], object]] = {
     "load_session": lambda storage: storage.load_session("s"),
     "save_session": lambda storage: storage.save_session("s", {"step": 1}, LONG_TTL),
-    "claim_delivery": lambda storage: storage.claim_delivery("m", LONG_TTL),
-    "save_reply": lambda storage: storage.save_reply("m", "hi", LONG_TTL),
+    "deliver": lambda storage: storage.deliver("m", "hi", LONG_TTL, Writes().with_question(make_record(1.0))),
+    "write": lambda storage: storage.write(Writes().with_question(make_record(1.0))),
     "load_reply": lambda storage: storage.load_reply("m"),
     "hit": lambda storage: storage.hit("u", LONG_TTL),
     "log_question": lambda storage: storage.log_question(make_record(100.0)),

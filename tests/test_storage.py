@@ -19,6 +19,7 @@ from redis_server import (  # noqa: F401 (the fixtures register by being importe
     redis_server_fixture,
 )
 
+from bot import storage as storage_module
 from bot.storage import (
     MemoryStorage,
     QuestionRecord,
@@ -492,6 +493,62 @@ def test_sqlite_closed_storage_does_not_answer_ping(tmp_path: Path) -> None:
     storage = SQLiteStorage(tmp_path / "faqbot.db")
     storage.close()
     assert storage.ping() is False
+
+
+def test_sqlite_files_each_message_without_keeping_a_row_of_it(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "faqbot.db")
+    try:
+        storage.deliver("msg:1", "hi", LONG_TTL, _turn("甲"))
+        storage.deliver("msg:1", "again", LONG_TTL, _turn("乙"))
+        storage.write(_turn("丙"))
+    finally:
+        storage.close()
+    with sqlite3.connect(tmp_path / "faqbot.db") as raw:
+        assert raw.execute("SELECT count(*) FROM turns").fetchone() == (0,)
+        assert raw.execute("SELECT count(*) FROM questions").fetchone() == (2,)
+        assert raw.execute("SELECT count(*) FROM sessions").fetchone() == (2,)
+
+
+def _wait_for(condition: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + HANG_GUARD_SECONDS
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
+
+
+def test_sqlite_upkeep_checkpoints_the_log_into_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage_module, "CHECKPOINT_SECONDS", 0.05)
+    path = tmp_path / "faqbot.db"
+    storage = SQLiteStorage(path)
+    try:
+        size_before = path.stat().st_size
+        for number in range(50):
+            storage.write(_turn(str(number)))
+        # Writes go to the log first; only a checkpoint copies them into the database file itself.
+        assert _wait_for(lambda: path.stat().st_size > size_before)
+    finally:
+        storage.close()
+
+
+def test_sqlite_upkeep_deletes_expired_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage_module, "CHECKPOINT_SECONDS", 0.05)
+    monkeypatch.setattr(storage_module, "CLEANUP_SECONDS", 0.05)
+    clock = FakeClock()
+    storage = SQLiteStorage(tmp_path / "faqbot.db", clock=clock)
+    try:
+        storage.save_session("old", {}, SHORT_TTL)
+        storage.save_session("live", {}, LONG_TTL)
+        clock.advance(PAST_SHORT_TTL)
+
+        def rows() -> list[tuple[str]]:
+            with sqlite3.connect(tmp_path / "faqbot.db") as raw:
+                return raw.execute("SELECT key FROM sessions ORDER BY key").fetchall()
+
+        assert _wait_for(lambda: rows() == [("live",)])
+    finally:
+        storage.close()
 
 
 # --- open_storage ---------------------------------------------------------------------------------

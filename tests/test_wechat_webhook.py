@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -689,3 +691,34 @@ def test_the_app_factory_builds_its_own_engine_and_answers(tmp_path: Path) -> No
 
     assert reply["Content"] == load_corpus(MINI_CORPUS).by_id()["tuition-fee"].answer["zh"]
     storage.close()
+
+
+def test_a_retry_after_the_conversation_moved_on_still_gets_the_first_reply(
+    wechat_config: Config, corpus_brain: Brain, any_storage: Storage, clock: SettableClock
+) -> None:
+    peer = peer_for(wechat_config, corpus_brain, any_storage, clock)
+    peer.post_plain(text_xml("菜单", msg_id="24309175000000020"))
+    first = peer.post_plain(text_xml("3", msg_id="24309175000000021")).data
+    clock.advance(5)
+    retry = peer.post_plain(text_xml("3", msg_id="24309175000000021")).data
+
+    assert retry == first
+    assert [record.text for record in any_storage.questions()] == ["菜单", "3"]
+
+
+def test_simultaneous_deliveries_of_one_message_are_answered_and_counted_once(
+    wechat_config: Config, corpus_brain: Brain, any_storage: Storage, clock: SettableClock
+) -> None:
+    peer = peer_for(wechat_config, corpus_brain, any_storage, clock)
+    racers = 6
+    start = threading.Barrier(racers)
+
+    def deliver() -> bytes:
+        start.wait(timeout=10)
+        return peer.post_plain(text_xml("学费多少", msg_id="24309175000000030")).data
+
+    with ThreadPoolExecutor(max_workers=racers) as pool:
+        bodies = list(pool.map(lambda _: deliver(), range(racers)))
+
+    assert len(set(bodies)) == 1
+    assert [record.text for record in any_storage.questions()] == ["学费多少"]

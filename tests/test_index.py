@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.engine import Brain
-from bot.index import KeywordIndex, Query
+from bot.index import KeywordIndex, Nearness, Query, Weighing
 from bot.text import CJK
 
 QUESTIONS = [
@@ -33,6 +33,19 @@ def _query(brain: Brain, text: str) -> Query:
 
 def _shared(index: KeywordIndex, query: Query, phrasing: int) -> float:
     return sum(index.weight(f) for f in query.features & index.phrasings[phrasing].features)
+
+
+def _dice(index: KeywordIndex, query: Query, weighing: Weighing, phrasing: int) -> float:
+    """Weighted Dice overlap of the query and one phrasing, straight from its definition."""
+    return 2 * _shared(index, query, phrasing) / (weighing.mass + index.phrasing_mass[phrasing])
+
+
+def _nearest(brain: Brain, index: KeywordIndex, text: str) -> tuple[Query, Weighing, list[int], Nearness]:
+    """A question's analysis, weights, shortlist of 12 and what the index says of their nearest phrasings."""
+    query = _query(brain, text)
+    weighing = index.weigh(query)
+    entries = [entry for entry, _ in index.shortlist(query, 12)]
+    return query, weighing, entries, index.nearest(weighing, entries, query.lang, PER_ENTRY)
 
 
 def _readable_in(index: KeywordIndex, phrasing: int, lang: str) -> bool:
@@ -72,13 +85,10 @@ def test_shortlist_holds_the_best_covered_entries_best_first(
 def test_nearest_gives_each_entrys_best_overlap_and_containment(
     brain: Brain, index: KeywordIndex, text: str
 ) -> None:
-    query = _query(brain, text)
-    weighing = index.weigh(query)
-    entries = [entry for entry, _ in index.shortlist(query, 12)]
-    near = index.nearest(weighing, entries, query.lang, PER_ENTRY)
+    query, weighing, entries, near = _nearest(brain, index, text)
     for entry in entries:
         phrasings = _phrasings_of(index, entry)
-        dice = [2 * _shared(index, query, p) / (weighing.mass + index.phrasing_mass[p]) for p in phrasings]
+        dice = [_dice(index, query, weighing, p) for p in phrasings]
         contained = [
             _shared(index, query, p) / index.phrasing_mass[p] for p in phrasings if index.phrasing_mass[p]
         ]
@@ -90,10 +100,7 @@ def test_nearest_gives_each_entrys_best_overlap_and_containment(
 def test_closest_phrasings_are_the_best_overlapping_ones_in_the_askers_language(
     brain: Brain, index: KeywordIndex, text: str
 ) -> None:
-    query = _query(brain, text)
-    weighing = index.weigh(query)
-    entries = [entry for entry, _ in index.shortlist(query, 12)]
-    near = index.nearest(weighing, entries, query.lang, PER_ENTRY)
+    query, weighing, entries, near = _nearest(brain, index, text)
     assert len(near.closest) == len(near.closest_owner)
     for position, entry in enumerate(entries):
         chosen = [p for p, owner in zip(near.closest, near.closest_owner, strict=True) if owner == position]
@@ -104,12 +111,10 @@ def test_closest_phrasings_are_the_best_overlapping_ones_in_the_askers_language(
         sharing = [p for p in chosen if _shared(index, query, p) > 0]
         if sharing:
             left_out = set(_phrasings_of(index, entry)) - set(chosen)
-            worst_chosen = min(
-                _shared(index, query, p) / (weighing.mass + index.phrasing_mass[p]) for p in sharing
-            )
+            worst_chosen = min(_dice(index, query, weighing, p) for p in sharing)
             for p in left_out:
                 if index.phrasings[p].lang == query.lang and len(chosen) == PER_ENTRY:
-                    assert _shared(index, query, p) / (weighing.mass + index.phrasing_mass[p]) <= worst_chosen
+                    assert _dice(index, query, weighing, p) <= worst_chosen
 
 
 def test_nearest_for_several_queries_at_once_equals_one_at_a_time(brain: Brain, index: KeywordIndex) -> None:

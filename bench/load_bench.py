@@ -1,6 +1,6 @@
 """Load benchmark: the production gunicorn server under concurrent clients, against a bare Flask app.
 
-    python bench/load_bench.py [--seconds 15] [--clients 16] [--workers 2] [--warmup 3] [--rounds 5] [--seed 7]
+    python bench/load_bench.py [--seconds 15] [--clients 16] [--workers 2] [--warmup 3] [--rounds 10] [--seed 7]
 
 Starts faqbot exactly as production does (gunicorn -c gunicorn.conf.py, gthread workers and threads as that
 file sets them) with a temporary configuration: the repository's faq_corpus, SQLite in a temporary folder,
@@ -489,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16, help="concurrent keep-alive clients")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (FAQBOT_WORKERS)")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each endpoint")
-    parser.add_argument("--rounds", type=int, default=5, help="turns the endpoints take, sharing --seconds")
+    parser.add_argument("--rounds", type=int, default=10, help="turns the endpoints take, sharing --seconds")
     parser.add_argument("--seed", type=int, default=7, help="order of the questions")
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.clients < 1 or args.workers < 1 or args.warmup < 0 or args.rounds < 1:

@@ -313,18 +313,21 @@ class MemoryStorage:
         """Nothing to release."""
 
 
+# Every message writes a reply, a session and a question, so each costs pages in the write-ahead log: keyed
+# tables without a separate rowid (one B-tree each, not two), and the question log without an index or an
+# AUTOINCREMENT counter (its rowids grow with time anyway; reports scan it, which staff can wait for).
 _SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     key TEXT PRIMARY KEY, state TEXT NOT NULL, expires_at REAL NOT NULL
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS replies (
     key TEXT PRIMARY KEY, reply TEXT NOT NULL, expires_at REAL NOT NULL
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters (
     key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS questions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     time REAL NOT NULL,
     user TEXT NOT NULL,
     channel TEXT NOT NULL,
@@ -335,7 +338,6 @@ CREATE TABLE IF NOT EXISTS questions (
     best_id TEXT,
     score REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS questions_by_time ON questions (time, id);
 CREATE TABLE IF NOT EXISTS turns (
     reply_key TEXT, reply TEXT, reply_until REAL, now REAL,
     session_key TEXT, state TEXT, session_until REAL,

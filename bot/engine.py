@@ -103,11 +103,7 @@ class FAQBot:
         brain = self._brain
         convo = self._load(session)
         reply = brain.dialogue.respond(text, convo, lang_hint=lang, max_bytes=max_bytes)
-        pending = writes if writes is not None else Writes()
-        self._save(session, convo, pending)
-        self._log(text, session, channel, reply, pending)
-        if writes is None:
-            self.write(pending)
+        self._keep(session, convo, writes, self._record(text, session, channel, reply))
         return reply
 
     def menu(
@@ -171,27 +167,33 @@ class FAQBot:
             log.error("storage unavailable, answering without conversation state: %s", exc)
             return Conversation()
 
-    def _save(self, session: str | None, convo: Conversation, writes: Writes) -> None:
+    def _keep(
+        self,
+        session: str | None,
+        convo: Conversation,
+        writes: Writes | None,
+        record: QuestionRecord | None = None,
+    ) -> None:
+        """Add the conversation (and the logged question) to the caller's writes, or write them at once."""
+        pending = writes if writes is not None else Writes()
         if session:
-            writes.with_session(
+            pending.with_session(
                 self._session_key(session), convo.to_state(), self.config.dialogue.session_ttl
             )
-
-    def _keep(self, session: str | None, convo: Conversation, writes: Writes | None) -> None:
-        """Save the conversation with the caller's writes, or at once when there are none."""
-        pending = writes if writes is not None else Writes()
-        self._save(session, convo, pending)
+        if record is not None:
+            pending.with_question(record)
         if writes is None:
             self.write(pending)
 
     def _session_key(self, session: str) -> str:
         return "s:" + self.hash_user(session)
 
-    def _log(self, text: str, session: str | None, channel: str, reply: Reply, writes: Writes) -> None:
+    def _record(self, text: str, session: str | None, channel: str, reply: Reply) -> QuestionRecord:
+        """The question as the log keeps it: the user only as a salted hash."""
         outcome = {"answer": "answered", "suggest": "suggested", "decline": "declined"}.get(
             reply.kind, "smalltalk"
         )
-        record = QuestionRecord(
+        return QuestionRecord(
             time=self.clock(),
             user=self.hash_user(session or "anonymous"),
             channel=channel,
@@ -202,7 +204,6 @@ class FAQBot:
             best_id=reply.best_id,
             score=float(reply.confidence),
         )
-        writes.with_question(record)
 
     def reload(self) -> tuple[bool, str]:
         """Build a new brain from the corpus and swap it in; on any error keep serving the old one."""

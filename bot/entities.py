@@ -11,12 +11,11 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from bot.corpus import EntityName
-from bot.text import CJK
+from bot.text import CJK, FiledTerms
 
 # A private-use character stands in for a spotted name, so "河南招几个" and "四川招多少" look alike.
 PLACEHOLDER = "\ue000"
 _LATIN_WORD = re.compile(r"(?<![0-9a-z])[a-z]{5,}(?![0-9a-z])")
-_LATIN_RUN = re.compile(r"[a-z]+")
 
 
 @dataclass(frozen=True)
@@ -48,16 +47,11 @@ class EntitySpotter:
         self._ignore = sorted({normalise(w) for w in ignore if normalise(w)}, key=len, reverse=True)
         self._by_length = sorted(self._names, key=len, reverse=True)
         self._latin_names = [n for n in self._names if n.isascii() and n.isalpha() and len(n) >= 5]
-        # Names filed by first character (Chinese) or first Latin word: only those can occur in a text.
-        self._filed: dict[str, list[str]] = {}
-        for name in self._by_length:
-            latin = _LATIN_RUN.match(name)
-            self._filed.setdefault(latin.group() if latin else name[0], []).append(name)
+        self._filed = FiledTerms(self._by_length)
 
     def _present(self, text: str) -> tuple[str, ...]:
         """The names that occur in the text, longest first."""
-        keys = (set(text) | set(_LATIN_RUN.findall(text))) & self._filed.keys()
-        found = [n for key in keys for n in self._filed[key] if n in text]
+        found = [n for n in self._filed.candidates(text) if n in text]
         return tuple(sorted(found, key=len, reverse=True)) if len(found) > 1 else tuple(found)
 
     def spot(self, text: str, mend_typos: bool = False) -> Spotted:

@@ -13,7 +13,7 @@ from rapidfuzz import fuzz, process
 from bot.config import MatchSettings
 from bot.corpus import Corpus, Entry
 from bot.index import Analyser, KeywordIndex, Nearness, Query, fuzzy_form
-from bot.text import CJK
+from bot.text import CJK, FiledTerms
 
 MATCH_CACHE_SIZE = 4096
 WARM_UP_TEXTS = (
@@ -345,21 +345,11 @@ class TermSet:
     """Fixed terms to look for in normalised text: Chinese anywhere, Latin-script ones as whole words."""
 
     def __init__(self, terms) -> None:
-        unique = {t for t in terms if t}
-        # Terms filed by their first character (Chinese) or first word (Latin): only those can occur.
-        self._chinese: dict[str, list[str]] = {}
-        self._latin: dict[str, list[str]] = {}
-        for term in sorted(unique):
-            if CJK.search(term):
-                self._chinese.setdefault(term[0], []).append(term)
-            else:
-                self._latin.setdefault(term.split()[0], []).append(f" {term} ")
+        self._terms = FiledTerms(sorted({t for t in terms if t}))
 
     def found_in(self, text: str) -> list[str]:
         """The terms that occur in the text."""
-        found = [t for c in set(text) & self._chinese.keys() for t in self._chinese[c] if t in text]
-        if self._latin:
-            padded = f" {text} "
-            for word in set(text.split()) & self._latin.keys():
-                found += [t.strip() for t in self._latin[word] if t in padded]
-        return found
+        padded = f" {text} "
+        return [
+            t for t in self._terms.candidates(text) if (t in text if CJK.search(t) else f" {t} " in padded)
+        ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import cached_property
 
 import opencc
@@ -44,6 +45,23 @@ class TextNormaliser:
 
 
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
+_LATIN_RUN = re.compile(r"[a-z]+")
+
+
+class FiledTerms:
+    """Fixed terms filed by first character (Chinese) or first Latin word, so that a text is checked only
+    against the few terms that could occur in it."""
+
+    def __init__(self, terms: Iterable[str]) -> None:
+        self._filed: dict[str, list[str]] = {}
+        for term in terms:
+            latin = None if CJK.search(term) else _LATIN_RUN.match(term)
+            self._filed.setdefault(latin.group() if latin else term[0], []).append(term)
+
+    def candidates(self, text: str) -> list[str]:
+        """The terms that may occur in normalised text; the caller still checks each."""
+        keys = (set(text) | set(_LATIN_RUN.findall(text))) & self._filed.keys()
+        return [term for key in keys for term in self._filed[key]]
 
 
 def detect_language(text: str) -> str:

@@ -106,37 +106,72 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _eval_paths(args: argparse.Namespace, config: Config) -> list[Path]:
+    """The files named on the command line, or the configured gate sets (`eval.sets`)."""
+    files = args.file if isinstance(args.file, list) else ([args.file] if args.file else [])
+    if files:
+        return [Path(f) for f in files]
+    return [config.corpus_dir / name for name in config.eval.sets]
+
+
 def _eval_set(args: argparse.Namespace):
-    """(config, bot, evaluation items) for `eval` and `tune`, or None after printing why not."""
+    """(config, bot, evaluation items of every set) for `eval` and `tune`, or None after printing why not."""
     from bot.evaluation import EvalFileError, load_eval_items
 
     config = _config(args)
     bot = _bot(args)
-    path = Path(args.file) if args.file else config.corpus_dir / "eval.yaml"
     try:
-        return config, bot, load_eval_items(path, bot.brain.corpus)
+        items = [i for path in _eval_paths(args, config) for i in load_eval_items(path, bot.brain.corpus)]
     except EvalFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None
+    return config, bot, items
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from bot.evaluation import alternate_overlaps, evaluate, format_report
+def run_evaluation(bot, path: Path):
+    """One evaluation file's report: every item in a fresh session, every dialogue in one session."""
+    from bot.evaluation import alternate_overlaps, evaluate, load_eval_set
 
-    loaded = _eval_set(args)
-    if loaded is None:
-        return 2
-    config, bot, items = loaded
+    items, dialogues = load_eval_set(path, bot.brain.corpus)
     counter = iter(range(10**9))
-    report = evaluate(items, lambda q: bot.ask(q, session=f"eval-{next(counter)}", channel="eval"))
+    entries = bot.brain.corpus.by_id()
+
+    def ask(q: str, session: str | None = None):
+        return bot.ask(q, session=session or f"eval-{next(counter)}", channel="eval")
+
+    def answer_of(entry_id: str, lang: str, entity: str | None) -> str:
+        entry = entries.get(entry_id)
+        return entry.answer_for(lang, entity) if entry else ""
+
+    report = evaluate(items, ask, answer_of, dialogues)
+    report.name = path.name
     report.overlaps = alternate_overlaps(
         items, bot.brain.corpus, bot.brain.matcher.analyser.normaliser.normalise
     )
-    print(format_report(report, config.eval, show_all_failures=not args.quiet))
-    return 0 if report.meets(config.eval) else 1
+    return report
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from bot.evaluation import EvalFileError, format_report
+
+    config = _config(args)
+    bot = _bot(args)
+    passed = True
+    for path in _eval_paths(args, config):
+        try:
+            report = run_evaluation(bot, path)
+        except EvalFileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"== {path.name}")
+        print(format_report(report, config.eval, show_all_failures=not args.quiet))
+        passed = passed and report.meets(config.eval)
+    return 0 if passed else 1
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    if args.decision:
+        return _tune_decision(args)
     from bot.tuning import tune
 
     loaded = _eval_set(args)
@@ -164,6 +199,36 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune_decision(args: argparse.Namespace) -> int:
+    """Fit the decision model on the sets, one fold per author, and print the cross-validated figures."""
+    from bot.decision import MODEL_FILE
+    from bot.evaluation import EvalFileError, load_eval_set
+    from bot.tuning import fit_decision
+
+    config = _config(args)
+    bot = _bot(args)
+    sets: dict[str, list] = {}
+    try:
+        for path in _eval_paths(args, config):
+            items, _ = load_eval_set(path, bot.brain.corpus)
+            for item in items:
+                sets.setdefault(item.author, []).append(item)
+    except EvalFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    fit = fit_decision(bot.brain.matcher, sets)
+    print(f"decision model fitted on {', '.join(sorted(sets))}")
+    print(f"thresholds: answer at P >= {fit.model.answer_at:.2f}, suggest at P >= {fit.model.suggest_at:.2f}")
+    print("cross-validated (each author's questions judged by a model fitted without them):")
+    for name, figures in [("all", fit.figures), *sorted(fit.by_author.items())]:
+        print(f"  {name}: " + ", ".join(f"{k} {v:.1%}" for k, v in figures.items()))
+    if args.write:
+        path = config.corpus_dir / MODEL_FILE
+        path.write_text(fit.model.to_yaml(), encoding="utf-8")
+        print(f"written to {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="faqbot: the CQMU-Leicester FAQ bot")
     parser.add_argument("--config", default="config.yaml", help="configuration file (default: config.yaml)")
@@ -185,15 +250,25 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--quick", action="store_true", help="skip the check for entries too alike")
     validate.set_defaults(func=cmd_validate)
 
-    evaluate = sub.add_parser("eval", help="score the bot on the labelled evaluation set")
-    evaluate.add_argument("file", nargs="?", help="evaluation file (default: faq_corpus/eval.yaml)")
+    evaluate = sub.add_parser("eval", help="score the bot on the labelled evaluation sets")
+    evaluate.add_argument(
+        "file", nargs="*", help="evaluation files (default: the sets named by eval.sets in config.yaml)"
+    )
     evaluate.add_argument("-q", "--quiet", action="store_true", help="figures only, no list of failures")
     evaluate.set_defaults(func=cmd_eval)
 
     tune_cmd = sub.add_parser(
         "tune", help="choose the matcher's weights and thresholds on the evaluation set"
     )
-    tune_cmd.add_argument("file", nargs="?", help="evaluation file (default: faq_corpus/eval.yaml)")
+    tune_cmd.add_argument(
+        "file", nargs="*", help="evaluation files (default: the sets named by eval.sets in config.yaml)"
+    )
+    tune_cmd.add_argument(
+        "--decision",
+        action="store_true",
+        help="fit the decision model (decision.yaml) instead of the weights",
+    )
+    tune_cmd.add_argument("--write", action="store_true", help="with --decision: write decision.yaml")
     tune_cmd.set_defaults(func=cmd_tune)
 
     from bot.reports import add_report_commands

@@ -39,6 +39,10 @@ class EvalThresholds:
     min_answerable_accuracy: float = 0.95
     max_wrong_rate: float = 0.02
     min_oos_declined: float = 0.90
+    max_suggest_rate: float = 1.0
+    min_one_tap: float = 0.0
+    sets: tuple[str, ...] = ("eval.yaml",)
+    """Evaluation files (in the corpus folder) that `python -m bot eval` runs by default: the CI gate."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,10 @@ def _coerce(default: Any, value: Any, key: str) -> Any:
         if isinstance(value, str | int | float):
             return str(value)
         raise ConfigError(f"{key}: expected text, got {value!r}")
+    if isinstance(default, tuple):
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ConfigError(f"{key}: expected a list of names, got {value!r}")
     if isinstance(default, Mapping):
         if value is None:
             return {}

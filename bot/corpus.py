@@ -14,8 +14,18 @@ LANGS = ("en", "zh")
 MAX_ANSWER_BYTES = 2000
 MIN_ALTERNATES = 8
 SPECIAL_FILES = frozenset(
-    {"entities.yaml", "synonyms.yaml", "out_of_scope.yaml", "eval.yaml", "holdout.yaml", "dialogue.yaml"}
+    {
+        "entities.yaml",
+        "synonyms.yaml",
+        "out_of_scope.yaml",
+        "eval.yaml",
+        "holdout.yaml",
+        "dialogue.yaml",
+        "decision.yaml",
+    }
 )
+EVALUATION_PREFIXES = ("blind-",)
+"""Evaluation sets written blind to the corpus (see README, "Measuring answer quality") are not entries."""
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
@@ -264,7 +274,9 @@ class _EntryReader:
 
 def _entry_files(directory: Path) -> list[Path]:
     return sorted(
-        p for p in [*directory.glob("*.yaml"), *directory.glob("*.yml")] if p.name not in SPECIAL_FILES
+        p
+        for p in [*directory.glob("*.yaml"), *directory.glob("*.yml")]
+        if p.name not in SPECIAL_FILES and not p.name.startswith(EVALUATION_PREFIXES)
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot.config import Config, load_config
 from bot.corpus import Corpus, CorpusError, load_corpus
+from bot.decision import DecisionModel
 from bot.dialogue import Conversation, Dialogue, DialogueTexts, Reply
 from bot.matcher import Matcher
 from bot.storage import MemoryStorage, QuestionRecord, Storage, StorageError, Writes, open_storage
@@ -45,7 +46,7 @@ def build_brain(config: Config) -> Brain:
     """Load, check and index the corpus; raises CorpusError and leaves nothing half-built."""
     signature = corpus_signature(config.corpus_dir)
     corpus = load_corpus(config.corpus_dir)
-    matcher = Matcher(corpus, config.match)
+    matcher = Matcher(corpus, config.match, DecisionModel.load(config.corpus_dir))
     normaliser = matcher.analyser.normaliser
     texts = DialogueTexts.load(
         config.corpus_dir / "dialogue.yaml",

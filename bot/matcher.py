@@ -12,6 +12,7 @@ from rapidfuzz import fuzz, process
 
 from bot.config import MatchSettings
 from bot.corpus import Corpus, Entry
+from bot.decision import DecisionModel
 from bot.index import Analyser, KeywordIndex, Nearness, Query, fuzzy_form
 from bot.text import CJK, FiledTerms
 
@@ -23,6 +24,8 @@ WARM_UP_TEXTS = (
 )
 OUT_OF_SCOPE_FACTOR = 0.3
 THIN_EVIDENCE_FACTOR = 0.6
+VARIANT_REACH = 25.0
+"""How far below the best a candidate with an answer for the named province or campus may be and still go first."""
 FUZZY_PER_ENTRY = 10
 """Phrasings per shortlisted entry compared character by character: those sharing the most words."""
 
@@ -67,6 +70,7 @@ class Match:
     query: Query
     candidates: tuple[Candidate, ...] = ()
     entity: str | None = None
+    probability: float | None = None  # the decision model's P(best entry is right), when there is one
 
     @property
     def best(self) -> Candidate | None:
@@ -80,9 +84,10 @@ class Match:
 class Matcher:
     """Finds the entry that answers a question, or says that none does."""
 
-    def __init__(self, corpus: Corpus, settings: MatchSettings) -> None:
+    def __init__(self, corpus: Corpus, settings: MatchSettings, model: DecisionModel | None = None) -> None:
         self.corpus = corpus
         self.settings = settings
+        self.model = model
         self.analyser = Analyser(corpus)
         self.index = KeywordIndex(corpus, self.analyser)
         self._number = {entry.id: number for number, entry in enumerate(corpus.entries)}
@@ -94,7 +99,19 @@ class Matcher:
             [normalise(t) for t, _ in e.phrasings()] + [normalise(a) for a in e.answer.values()]
             for e in corpus.entries
         ]
+        self._answer_features = [self._answer_words(e) for e in corpus.entries]
+        self._answer_facts = [{lang: _facts(e.answer[lang]) for lang in e.answer} for e in corpus.entries]
         self._warm_up()
+
+    def _answer_words(self, entry: Entry) -> frozenset[str]:
+        """What an entry's answers (and variant answers) speak of: the query-answer relevance of a question."""
+        texts = list(entry.answer.values()) + [t for v in entry.variants.values() for t in v.values()]
+        return frozenset(
+            f
+            for text in texts
+            for f in self.analyser.analyse(text, repair=False).features
+            if not f.startswith("@")
+        )
 
     def analyse(self, text: str) -> Query:
         """The question as the index sees it (normalised, entities spotted, pinyin read, typos mended)."""
@@ -240,21 +257,107 @@ class Matcher:
         return self.decide(query, tuple(self.rank(evidence)))
 
     def decide(self, query: Query, candidates: tuple[Candidate, ...]) -> Match:
-        """Apply the thresholds: confident and clearly ahead answers; close calls suggest; the rest declines."""
+        """Confident and clearly right answers; close calls between different answers suggest; the rest declines.
+
+        With a fitted decision model (`decision.yaml` in the corpus), "confident and clearly right" is the
+        model's probability that the best entry answers; without one, the configured thresholds and margin.
+        """
         s = self.settings
         if not candidates or candidates[0].confidence < s.suggest_threshold:
             return Match("decline", query, candidates)
-        candidates = self._break_tie(query, candidates)
+        candidates = self.arrange(query, candidates)
         best = candidates[0]
-        runner_up = candidates[1].confidence if len(candidates) > 1 else 0.0
         entity = query.spotted.key_for(best.entry.variant_entity)
+        close = tuple(c for c in candidates if c.confidence >= s.suggest_threshold)[: s.max_suggestions]
+        suggested = Match("suggest", query, close + candidates[len(close) :], entity)
+        if self.model is not None:
+            probability = self.model.probability(self.decision_features(query, candidates))
+            if probability >= self.model.answer_at:
+                return Match("answer", query, candidates, entity, probability)
+            if probability >= self.model.suggest_at and len(close) > 1:
+                return replace(suggested, probability=probability)
+            return Match("decline", query, candidates, None, probability)
+        runner_up = candidates[1].confidence if len(candidates) > 1 else 0.0
         clear = best.confidence - runner_up >= s.answer_margin or best.confidence >= s.sure_threshold
         if best.confidence >= s.answer_threshold and clear:
             return Match("answer", query, candidates, entity)
-        close = tuple(c for c in candidates if c.confidence >= s.suggest_threshold)[: s.max_suggestions]
         if len(close) == 1 and best.confidence >= s.answer_threshold:
             return Match("answer", query, candidates, entity)
-        return Match("suggest", query, close + candidates[len(close) :], entity)
+        return suggested
+
+    def decision_features(self, query: Query, candidates: tuple[Candidate, ...]) -> list[float]:
+        """The evidence the decision model weighs, in the order of `bot.decision.FEATURES`."""
+        best = candidates[0]
+        number = self._number[best.entry.id]
+        ev = best.evidence
+        runner_up = candidates[1] if len(candidates) > 1 else None
+        margin = (best.confidence - runner_up.confidence) / 100 if runner_up else 1.0
+        if query.features:
+            mass = self.index.query_mass(query) or 1.0
+            relevance = self.index.mass(query.features & self._answer_features[number]) / mass
+            known = self.index.entry_features[number] | self._answer_features[number]
+            uncovered = self.index.mass(query.features - known) / mass
+            words = len(query.tokens.words) + len(set(query.tokens.unknown))
+            foreign = len(set(query.tokens.unknown) & query.features) / words if words else 0.0
+            everyday = len(query.tokens.everyday) / (words + len(query.tokens.everyday) or 1)
+        else:  # a long message read sentence by sentence: its coverage stands for the rest
+            relevance, uncovered, foreign, everyday = ev.coverage, 1 - min(1.0, ev.coverage), 0.0, 0.0
+        same = 0.0
+        if runner_up is not None:
+            lang = query.lang if query.lang in best.entry.answer else "en"
+            mine = self._answer_facts[number].get(lang, frozenset())
+            theirs = self._answer_facts[self._number[runner_up.entry.id]].get(lang, frozenset())
+            same = 1.0 if mine and theirs and (mine <= theirs or theirs <= mine) else 0.0
+        named = best.entry.variant_entity and query.spotted.key_for(best.entry.variant_entity)
+        return [
+            best.confidence / 100,
+            margin,
+            min(1.0, ev.coverage),
+            ev.overlap,
+            ev.containment,
+            ev.fuzzy,
+            ev.core,
+            1.0 if ev.penalty < 1.0 else 0.0,
+            min(1.0, relevance),
+            foreign,
+            everyday,
+            min(1.0, uncovered),
+            same,
+            (1 - min(1.0, margin)) * (1 - same),
+            1.0 if named else 0.0,
+        ]
+
+    def arrange(self, query: Query, candidates: tuple[Candidate, ...]) -> tuple[Candidate, ...]:
+        """The ranking the decision sees: close calls between a general and a specific entry settled."""
+        return self._prefer_named_variant(query, self._break_tie(query, candidates))
+
+    def _prefer_named_variant(self, query: Query, candidates: tuple[Candidate, ...]) -> tuple[Candidate, ...]:
+        """A close candidate with an answer for the very province or campus the question names goes first.
+
+        "四川理科招多少" is about Sichuan's quota, which the province entry answers province by province; the
+        national category split scores as high on the words but answers the general case.
+        """
+        if not query.spotted.found or not query.features or len(candidates) < 2:
+            return candidates  # in a long message a province is often background ("我是重庆考生家长")
+        best = candidates[0]
+        for candidate in candidates:
+            if best.confidence - candidate.confidence > VARIANT_REACH:
+                break
+            if self._has_named_variant(query, candidate.entry):
+                promoted = Candidate(candidate.entry, best.confidence, candidate.evidence)
+                ceiling = best.confidence - self.settings.answer_margin
+                others = [
+                    Candidate(c.entry, min(c.confidence, ceiling), c.evidence)
+                    for c in candidates
+                    if c is not candidate
+                ]
+                return (promoted, *sorted(others, key=lambda c: (-c.confidence, c.entry.id)))
+        return candidates
+
+    @staticmethod
+    def _has_named_variant(query: Query, entry: Entry) -> bool:
+        keys = query.spotted.key_for(entry.variant_entity) if entry.variant_entity else None
+        return bool(keys) and all(k in entry.variants for k in keys.split("+"))
 
     def _break_tie(self, query: Query, candidates: tuple[Candidate, ...]) -> tuple[Candidate, ...]:
         """Of two close candidates, the one whose defining words the question lacks steps back.
@@ -339,6 +442,14 @@ def question_segments(text: str) -> list[str]:
         if len(sentence) > LONG_SENTENCE and last and last != sentence and len(last) >= 4:
             segments.append(last)
     return segments[:MAX_SEGMENTS]
+
+
+_FACT = re.compile(r"\d+(?:\.\d+)?|[\w.+-]+@[\w.-]+")
+
+
+def _facts(text: str) -> frozenset[str]:
+    """The numbers, dates and addresses an answer states: two answers with the same facts say the same thing."""
+    return frozenset(_FACT.findall(text))
 
 
 class TermSet:

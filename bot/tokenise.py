@@ -388,6 +388,7 @@ class Tokens:
     words: tuple[str, ...]
     bigrams: tuple[str, ...]
     unknown: tuple[str, ...] = ()
+    everyday: tuple[str, ...] = ()  # ordinary English words the corpus never uses, left out of `words`
 
 
 class Tokeniser:
@@ -486,13 +487,15 @@ class Tokeniser:
             chinese = self._mend_homophones(chinese)
         words: list[str] = []
         unknown: list[str] = []
+        everyday: list[str] = []
         for word in english:
             if word in EN_STOP_WORDS:
                 continue
             is_unknown = False
             if repair and word.isalpha() and word not in self._en_known and "_" not in word:
                 if word in self._lexicon.everyday:
-                    continue  # an everyday word the corpus happens not to use says nothing either way
+                    everyday.append(word)  # says little about which entry, but may say "none of them"
+                    continue
                 mended = None if word in self._lexicon.words else self._closest_english(word)
                 is_unknown = mended is None
                 word = mended or word
@@ -511,7 +514,7 @@ class Tokeniser:
             if is_unknown:
                 unknown.append(token)
         bigrams = [run[i : i + 2] for run in CJK_RUN.findall(text) for i in range(len(run) - 1)]
-        return Tokens(tuple(words), tuple(bigrams), tuple(unknown))
+        return Tokens(tuple(words), tuple(bigrams), tuple(unknown), tuple(everyday))
 
     def _mend_homophones(self, words: list[str]) -> list[str]:
         """Mend typed homophones of corpus words (学废 -> 学费): unknown words, or two stray characters."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from bot.config import MatchSettings
+from bot.decision import FEATURES, DecisionModel, fit_logistic, predict
 from bot.evaluation import EvalItem
 from bot.matcher import Evidence, Matcher
 
@@ -103,3 +104,135 @@ def tune(matcher: Matcher, items: list[EvalItem]) -> TuningResult:
             best = (float(objective[i, j, k]), result)
     assert best is not None
     return best[1]
+
+
+@dataclass(frozen=True)
+class DecisionRows:
+    """The decision model's training data: one row per single-question item the matcher would weigh."""
+
+    features: np.ndarray  # (rows, len(FEATURES))
+    right: np.ndarray  # the best entry answers the question
+    offered_right: np.ndarray  # a right entry is among the suggestions a list would offer
+    answerable: np.ndarray
+    author: np.ndarray  # the set (writer) an item comes from: folds never share one
+    total: dict[str, int]  # items per author, including those declined before the model is asked
+
+
+def decision_rows(matcher: Matcher, sets: dict[str, list[EvalItem]]) -> DecisionRows:
+    """Features and labels of every single-question item in the sets, keyed by author."""
+    s = matcher.settings
+    features, right, offered, answerable, author = [], [], [], [], []
+    total: dict[str, int] = {}
+    for name, items in sets.items():
+        total[name] = 0
+        for item in items:
+            if item.parts > 1:
+                continue
+            total[name] += 1
+            query, evidence = matcher.evidence_for_text(item.q)
+            candidates = tuple(matcher.rank(evidence))
+            if not candidates or candidates[0].confidence < s.suggest_threshold:
+                continue
+            candidates = matcher.arrange(query, candidates)
+            features.append(matcher.decision_features(query, candidates))
+            close = [c for c in candidates if c.confidence >= s.suggest_threshold][: s.max_suggestions]
+            verdicts = [_answers(item, c.entry, query) for c in close]
+            right.append(verdicts[0])
+            offered.append(len(close) > 1 and any(verdicts))
+            answerable.append(item.answerable)
+            author.append(name)
+    return DecisionRows(
+        np.array(features, dtype=float).reshape(-1, len(FEATURES)),
+        np.array(right, dtype=bool),
+        np.array(offered, dtype=bool),
+        np.array(answerable, dtype=bool),
+        np.array(author),
+        total,
+    )
+
+
+def _answers(item: EvalItem, entry, query) -> bool:
+    if not item.answerable:
+        return False
+    if item.ids:
+        return entry.id in item.ids
+    entity = query.spotted.key_for(entry.variant_entity)
+    return item.right_text(entry.answer_for(item.lang, entity))
+
+
+@dataclass(frozen=True)
+class DecisionFit:
+    """A fitted decision model and its cross-validated figures (each author's items judged by a model
+    fitted without them)."""
+
+    model: DecisionModel
+    figures: dict[str, float]
+    by_author: dict[str, dict[str, float]]
+
+
+MAX_WRONG = 0.005
+"""Thresholds are chosen for at most this share of confident wrong answers on held-out folds."""
+MIN_OOS_DECLINED = 0.97
+
+
+def fit_decision(matcher: Matcher, sets: dict[str, list[EvalItem]], l2: float = 1.0) -> DecisionFit:
+    """Fit the logistic regression and choose its thresholds by leave-one-author-out cross-validation."""
+    rows = decision_rows(matcher, sets)
+    held_out = np.zeros(len(rows.right))
+    for name in rows.total:
+        test = rows.author == name
+        if test.any() and (~test).any():
+            weights, bias = fit_logistic(rows.features[~test], rows.right[~test].astype(float), l2)
+            held_out[test] = predict(rows.features[test], weights, bias)
+    answer_at, suggest_at = _choose_thresholds(held_out, rows)
+    weights, bias = fit_logistic(rows.features, rows.right.astype(float), l2)
+    figures = _figures(held_out, rows, answer_at, suggest_at, np.ones(len(rows.right), dtype=bool))
+    by_author = {
+        name: _figures(held_out, rows, answer_at, suggest_at, rows.author == name) for name in rows.total
+    }
+    notes = {"fitted_on": sorted(rows.total), "cross_validated": {k: round(v, 4) for k, v in figures.items()}}
+    model = DecisionModel(tuple(float(w) for w in weights), bias, answer_at, suggest_at, notes)
+    return DecisionFit(model, figures, by_author)
+
+
+def _figures(p, rows: DecisionRows, answer_at: float, suggest_at: float, mask) -> dict[str, float]:
+    """Direct-right, did-you-mean, one-tap, wrong and out-of-scope-declined rates at these thresholds."""
+    names = set(rows.author[mask].tolist()) if mask.any() else set()
+    total = sum(rows.total[n] for n in names) or 1
+    answerable_total = max(1, int((rows.answerable & mask).sum()))
+    oos_rows = ~rows.answerable & mask
+    answered = (p >= answer_at) & mask
+    suggested = (p < answer_at) & (p >= suggest_at) & mask
+    ok = answered & rows.right
+    oos_items = max(1, int(oos_rows.sum()))
+    return {
+        "direct_right_of_weighed": float(ok.sum() / answerable_total),
+        "suggested_of_weighed": float((suggested & rows.answerable).sum() / answerable_total),
+        "one_tap_of_weighed": float((ok | (suggested & rows.offered_right)).sum() / answerable_total),
+        "wrong_of_all": float((answered & ~rows.right).sum() / total),
+        "oos_weighed_declined": float(1 - ((answered | suggested) & oos_rows).sum() / oos_items),
+    }
+
+
+def _choose_thresholds(p: np.ndarray, rows: DecisionRows) -> tuple[float, float]:
+    """The lowest answer threshold with few wrong answers, then the suggest threshold that keeps declines."""
+    total = sum(rows.total.values()) or 1
+    grid = np.round(np.arange(0.30, 0.991, 0.01), 2)
+    answer_at = 0.99
+    for t in grid:
+        wrong = ((p >= t) & ~rows.right).sum() / total
+        if wrong <= MAX_WRONG:
+            answer_at = float(t)
+            break
+    oos = ~rows.answerable
+    suggest_at = answer_at
+    for t in grid[grid < answer_at][::-1]:
+        listed = (p >= t) & (p < answer_at)
+        declined = 1 - ((p >= t) & oos).sum() / max(1, int(oos.sum()))
+        if (
+            declined < MIN_OOS_DECLINED
+            or (listed & rows.answerable & ~rows.offered_right).sum() > (listed & rows.offered_right).sum()
+        ):
+            break
+        suggest_at = float(t)
+    return answer_at, suggest_at

@@ -187,7 +187,7 @@ def test_eval_exits_0_when_the_figures_meet_the_thresholds(eval_all_right: Ran) 
 def test_eval_prints_the_figures(eval_all_right: Ran) -> None:
     out = eval_all_right.out
     assert "questions: 4 (3 answerable, 1 out of scope)" in out
-    assert "answerable answered with the right entry: 100.0% (3/3)" in out
+    assert "answered directly and rightly: 100.0% (3/3)" in out
     assert "out-of-scope declined: 100.0% (1/1)" in out
 
 
@@ -203,7 +203,10 @@ def test_eval_exits_1_below_the_thresholds(eval_half_wrong: Ran) -> None:
 
 def test_eval_counts_wrong_answers(eval_half_wrong: Ran) -> None:
     out = eval_half_wrong.out
-    assert "answered wrongly (wrong entry, wrong language or out of scope answered): 25.0% (1/4)" in out
+    assert (
+        "answered wrongly (wrong fact, wrong language or out of scope answered), of all questions: 25.0% (1/4)"
+        in out
+    )
 
 
 def test_eval_lists_each_failure_with_its_line(eval_half_wrong: Ran) -> None:

@@ -28,6 +28,37 @@ EVALUATION_PREFIXES = ("blind-",)
 """Evaluation sets written blind to the corpus (see README, "Measuring answer quality") are not entries."""
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
+# An answer that opens with a bare yes or no ("Yes.", "No.", "In principle, no.", "可以。", "承认。", "不需要。"):
+# a short first clause made of one of these words and at most a few more characters.
+_YES_NO_OPENING = {
+    "en": re.compile(
+        r"^\s*(?:in principle,?\s*)?(?:yes|no|not really)\b[^.!;:\n]{0,12}[.!;:,\n]", re.IGNORECASE
+    ),
+    "zh": re.compile(
+        r"^\s*(?:原则上)?(?:是的|是|对|可以|能|会|需要|承认|认可|有|没有|不|不会|不能|不可以|不用|不需要|不是)"
+        r"[^，。！；：,.!;:\n]{0,3}[，。！；：,.!;:\n]"
+    ),
+}
+# A phrasing asked in the negative: a yes or no to it means the opposite of a yes or no to the question.
+_NEGATED = {
+    "en": re.compile(r"\b(?:not|no|never|without|cannot)\b|n't\b", re.IGNORECASE),
+    "zh": re.compile(r"[不没]|是否.*不"),
+}
+# Named exams people confuse; a phrasing naming one that the answer never mentions asks about something else.
+NAMED_EXAMS: Mapping[str, tuple[str, ...]] = {
+    "Gaokao": ("gaokao", "ncee", "college entrance exam", "高考"),
+    "IELTS": ("ielts", "雅思"),
+    "TOEFL": ("toefl", "托福"),
+    "kaoyan": ("kaoyan", "postgraduate entrance exam", "考研"),
+    "medical licensing exam": (
+        "licensing exam",
+        "licensing examination",
+        "qualification exam",
+        "执业医师",
+        "执医",
+    ),
+}
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -207,6 +238,18 @@ class _EntryReader:
             return {}
         return {lang: _text_list(value.get(lang)) for lang in LANGS}
 
+    def source(self) -> str:
+        """The documents the entry rests on; an entry without one cannot be checked, so it is an error."""
+        value = self.raw.get("source")
+        texts = _text_list(value) if isinstance(value, str | list) else ()
+        if not texts:
+            self.error(
+                "source" if "source" in self.raw else None,
+                "`source` is missing: name the document and the passage the answer rests on, "
+                'such as "FAQs: How much is the tuition fee?"',
+            )
+        return "; ".join(texts)
+
     def read(self) -> Entry | None:
         entry_id = self.raw.get("id")
         if not isinstance(entry_id, str) or not _KEBAB.match(entry_id):
@@ -229,6 +272,7 @@ class _EntryReader:
                 size = len(text.encode("utf-8"))
                 self.error("answer", f"`answer.{lang}` is {size} bytes; the limit is {MAX_ANSWER_BYTES}")
         entity, variants = self.variants()
+        source = self.source()
         if len(question) < 2 or len(answer) < 2 or any(self.problems_are_errors()):
             return None
         return Entry(
@@ -239,7 +283,7 @@ class _EntryReader:
             category=str(self.raw.get("category") or ""),
             keywords=self.bilingual_list("keywords", required=False),
             related=_text_list(self.raw.get("related")),
-            source=str(self.raw.get("source") or ""),
+            source=source,
             variant_entity=entity,
             variants=variants,
             file=self.file,
@@ -272,6 +316,53 @@ class _EntryReader:
         return raw["entity"], out
 
 
+def opens_with_yes_or_no(answer: str, lang: str) -> bool:
+    """Whether an answer starts with a bare yes or no, which is only right for the question it was written to."""
+    return bool(_YES_NO_OPENING[lang].match(answer))
+
+
+def is_negated(phrasing: str, lang: str) -> bool:
+    """Whether a phrasing asks in the negative (a negated verb), so a yes or no to it reverses its meaning."""
+    return bool(_NEGATED[lang].search(phrasing))
+
+
+def named_exams(text: str) -> set[str]:
+    """The exams a text names, by their NAMED_EXAMS key."""
+    lowered = text.lower()
+    return {name for name, words in NAMED_EXAMS.items() if any(w in lowered for w in words)}
+
+
+def yes_no_risks(entry: Entry) -> list[Problem]:
+    """Warnings for an answer opening with yes or no whose phrasings ask in the negative or about another exam.
+
+    A bare "Yes" answers the question it was written for; to "do I not need..." or "is IELTS needed" it says
+    something the documents never said. The fix is to start the answer with the fact, or to move the phrasing.
+    """
+    opening = [lang for lang in LANGS if opens_with_yes_or_no(entry.answer[lang], lang)]
+    if not opening:
+        return []
+    answered_exams = named_exams(" ".join(entry.answer.values()))
+    problems = []
+    for text, lang in entry.phrasings():
+        reasons = []
+        if is_negated(text, lang):
+            reasons.append("is phrased in the negative")
+        other_exams = named_exams(text) - answered_exams
+        if other_exams:
+            reasons.append(f"names {', '.join(sorted(other_exams))}, which the answer does not")
+        if reasons:
+            problems.append(
+                Problem(
+                    entry.file,
+                    entry.line,
+                    f"entry {entry.id!r}: the answer opens with yes/no ({'/'.join(opening)}) but {text!r} "
+                    f"{' and '.join(reasons)}; start the answer with the fact or move that phrasing",
+                    "warning",
+                )
+            )
+    return problems
+
+
 def _entry_files(directory: Path) -> list[Path]:
     return sorted(
         p
@@ -300,6 +391,7 @@ def _read_entries(directory: Path) -> tuple[list[Entry], list[Problem]]:
             problems += reader.problems
             if entry is not None:
                 entries.append(entry)
+                problems += yes_no_risks(entry)
     return entries, problems
 
 

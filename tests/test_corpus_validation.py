@@ -10,7 +10,15 @@ from conftest import REPO_CONFIG, REPO_ROOT
 
 from bot.cli import main
 from bot.config import Config
-from bot.corpus import MAX_ANSWER_BYTES, CorpusError, Problem, load_corpus, read_corpus
+from bot.corpus import (
+    MAX_ANSWER_BYTES,
+    CorpusError,
+    Problem,
+    is_negated,
+    load_corpus,
+    opens_with_yes_or_no,
+    read_corpus,
+)
 from bot.engine import FAQBot
 from bot.storage import MemoryStorage
 
@@ -246,6 +254,156 @@ def test_load_corpus_raises_listing_file_and_line(tmp_corpus: Path) -> None:
     edit(tmp_corpus, "id: contact-phone", "id: contact-email")
     with pytest.raises(CorpusError, match=rf"{ENTRIES}:{line}: error: duplicate id"):
         load_corpus(tmp_corpus)
+
+
+# --- sources -----------------------------------------------------------------------------------------
+
+
+def test_an_entry_without_a_source_is_an_error_at_the_entry(tmp_corpus: Path) -> None:
+    line = line_of(tmp_corpus, "id: contact-phone")
+    edit(
+        tmp_corpus,
+        '  answer: {en: "Call 023-68480331.", zh: "电话：023-68480331。"}\n  source: test\n',
+        f"  answer: {PHONE_ANSWER}\n",
+    )
+    problem = the_error(tmp_corpus)
+    assert (problem.file, problem.line) == (ENTRIES, line)
+    assert "contact-phone" in problem.message and "`source` is missing" in problem.message
+
+
+@pytest.mark.parametrize("empty", ['""', "[]", "null", "['  ']"])
+def test_an_empty_source_is_an_error_at_its_line(tmp_corpus: Path, empty: str) -> None:
+    line = line_of(tmp_corpus, "id: contact-phone") + 7
+    edit(
+        tmp_corpus,
+        f"  answer: {PHONE_ANSWER}\n  source: test\n",
+        f"  answer: {PHONE_ANSWER}\n  source: {empty}\n",
+    )
+    problem = the_error(tmp_corpus)
+    assert (problem.line, "`source` is missing" in problem.message) == (line, True)
+
+
+def test_a_source_may_list_several_passages(tmp_corpus: Path) -> None:
+    edit(
+        tmp_corpus,
+        f"  answer: {PHONE_ANSWER}\n  source: test\n",
+        f'  answer: {PHONE_ANSWER}\n  source: ["FAQs page — contact", "Programme page — point 3"]\n',
+    )
+    corpus, _ = read_corpus(tmp_corpus)
+    assert corpus is not None
+    assert corpus.by_id()["contact-phone"].source == "FAQs page — contact; Programme page — point 3"
+
+
+# --- yes/no answers and the phrasings they answer ------------------------------------------------------
+
+YES_PHONE = '{en: "Yes. Call 023-68480331.", zh: "有。电话：023-68480331。"}'
+
+
+def yes_no_warnings(corpus: Path) -> list[Problem]:
+    _, problems = read_corpus(corpus)
+    return [p for p in problems if p.severity == "warning" and "opens with yes/no" in p.message]
+
+
+@pytest.mark.parametrize(
+    ("alternate", "lang"),
+    [
+        ("can't I call the college", "en"),
+        ("is there not a phone number", "en"),
+        ("is there no landline", "en"),
+        ("没有电话吗", "zh"),
+        ("学院会不会接电话", "zh"),
+        ("是否不能打电话", "zh"),
+    ],
+)
+def test_a_yes_or_no_answer_with_a_negative_phrasing_is_a_warning(
+    tmp_corpus: Path, alternate: str, lang: str
+) -> None:
+    edit(tmp_corpus, PHONE_ANSWER, YES_PHONE)
+    old = {"en": "[phone, phone number,", "zh": "[电话, 电话号码,"}[lang]
+    edit(tmp_corpus, old, f"[{alternate}, {old[1:]}")
+    corpus, _ = read_corpus(tmp_corpus)
+    warnings = yes_no_warnings(tmp_corpus)
+    assert corpus is not None
+    assert [(p.file, p.line) for p in warnings] == [(ENTRIES, line_of(tmp_corpus, "id: contact-phone"))]
+    assert "contact-phone" in warnings[0].message and alternate in warnings[0].message
+    assert "negative" in warnings[0].message
+
+
+@pytest.mark.parametrize("alternate", ["is IELTS needed to call", "托福成绩要电话吗"])
+def test_a_yes_or_no_answer_with_a_phrasing_about_another_exam_is_a_warning(
+    tmp_corpus: Path, alternate: str
+) -> None:
+    edit(
+        tmp_corpus,
+        PHONE_ANSWER,
+        '{en: "Yes. Gaokao enquiries: 023-68480331.", zh: "有。高考咨询：023-68480331。"}',
+    )
+    edit(tmp_corpus, "[phone, phone number,", f"[{alternate}, phone number,")
+    (warning,) = yes_no_warnings(tmp_corpus)
+    assert "IELTS" in warning.message or "TOEFL" in warning.message
+
+
+def test_a_phrasing_naming_the_exam_the_answer_names_is_not_a_warning(tmp_corpus: Path) -> None:
+    edit(
+        tmp_corpus,
+        PHONE_ANSWER,
+        '{en: "Yes. Gaokao enquiries: 023-68480331.", zh: "有。高考咨询：023-68480331。"}',
+    )
+    edit(tmp_corpus, "[phone, phone number,", "[gaokao phone, phone number,")
+    assert yes_no_warnings(tmp_corpus) == []
+
+
+def test_an_answer_that_starts_with_the_fact_may_have_negative_phrasings(tmp_corpus: Path) -> None:
+    edit(tmp_corpus, "[phone, phone number,", "[can't I call the college, phone number,")
+    edit(tmp_corpus, "[电话, 电话号码,", "[没有电话吗, 电话号码,")
+    assert yes_no_warnings(tmp_corpus) == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "lang", "opens"),
+    [
+        ("Yes. Call the college.", "en", True),
+        ("No. There is no oral exam.", "en", True),
+        ("In principle, no. Students may not transfer.", "en", True),
+        ("Not really, the fee is fixed.", "en", True),
+        ("Nobody needs an oral exam.", "en", False),
+        ("No oral exam is required for this programme.", "en", False),
+        ("Years 1 to 3 are at CQMU.", "en", False),
+        ("可以。毕业生可以考研。", "zh", True),
+        ("承认。本项目经教育部批准。", "zh", True),
+        ("不需要。本项目无需口试。", "zh", True),
+        ("有要求。英语不低于115分。", "zh", True),
+        ("原则上不允许。", "zh", True),
+        ("有两个官方微信账号：重医和国际医学院各一个。", "zh", False),
+        ("本项目无需口试。", "zh", False),
+    ],
+)
+def test_a_yes_or_no_opening_is_a_short_first_clause(answer: str, lang: str, opens: bool) -> None:
+    assert opens_with_yes_or_no(answer, lang) is opens
+
+
+@pytest.mark.parametrize(
+    ("phrasing", "lang", "negated"),
+    [
+        ("do I not need IELTS", "en", True),
+        ("isn't year 1 all English", "en", True),
+        ("no interview?", "en", True),
+        ("is there an interview", "en", False),
+        ("is the knowledge base broad", "en", False),
+        ("不用口试吗", "zh", True),
+        ("会不会影响考研", "zh", True),
+        ("没报会被调剂吗", "zh", True),
+        ("是否需要口试", "zh", False),
+        ("需要口试吗", "zh", False),
+    ],
+)
+def test_a_negative_phrasing_is_one_with_a_negated_verb(phrasing: str, lang: str, negated: bool) -> None:
+    assert is_negated(phrasing, lang) is negated
+
+
+def test_the_real_corpus_has_no_yes_or_no_answer_to_a_differently_asked_phrasing() -> None:
+    _, problems = read_corpus(REPO_ROOT / "faq_corpus")
+    assert [str(p) for p in problems if "opens with yes/no" in p.message] == []
 
 
 # --- the validate command ----------------------------------------------------------------------------

@@ -35,6 +35,7 @@ def reply_as_dict(reply) -> dict:
         "score": reply.confidence,
         "lang": reply.lang,
         "suggestions": [{"id": s.id, "question": s.question} for s in reply.suggestions],
+        "parts": [{"faq_id": p.faq_id, "matched": p.matched, "score": p.confidence} for p in reply.asked()],
     }
 
 

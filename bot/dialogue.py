@@ -7,9 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.corpus import LANGS, Corpus, Problem, read_yaml, strip_lines
+from bot.corpus import LANGS, Corpus, Entry, Problem, read_yaml, strip_lines
+from bot.index import Query
 from bot.matcher import Candidate, Evidence, Match, Matcher
-from bot.text import TextNormaliser, detect_language, utf8_len
+from bot.questions import split_message
+from bot.text import CJK, TextNormaliser, detect_language, utf8_len
+from bot.wechat import split_reply
 
 REPLY_KEYS = (
     "greeting",
@@ -28,6 +31,9 @@ REPLY_KEYS = (
     "unsupported",
     "rate_limited",
     "error",
+    "part_heading",
+    "part_decline",
+    "part_contact",
 )
 SMALLTALK_MAX_CHARS = 40
 _LATIN_RUN = re.compile(r"[0-9a-z]+")
@@ -39,6 +45,10 @@ FOLLOW_UP_START = re.compile(
 FOLLOW_UP_END = re.compile(r"(呢|嘞|咧)$")
 FOLLOW_UP_MAX_CHARS = 14
 NUMBER_CHOICE = re.compile(r"^(?:第)?([1-9])(?:个|条|号)?$")
+MAX_OFFERED = 9
+"""Numbers 1 to 9 choose an offered entry; a reply never offers more."""
+PART_BREAK = "\n\n"
+QUOTED_MAX_CHARS = 60
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,23 @@ class Suggestion:
 
     id: str
     question: str
+
+
+@dataclass(frozen=True)
+class Part:
+    """One question of a message that asks several, and what the bot made of it (each is logged)."""
+
+    question: str
+    kind: str  # answer | suggest | decline
+    faq_id: str | None = None
+    confidence: float = 0.0
+    entity: str | None = None
+    best_id: str | None = None
+
+    @property
+    def matched(self) -> bool:
+        """True when the part got an FAQ entry's answer."""
+        return self.kind == "answer"
 
 
 @dataclass(frozen=True)
@@ -62,11 +89,20 @@ class Reply:
     entity: str | None = None
     best_id: str | None = None
     continued: bool = False
+    parts: tuple[Part, ...] = ()  # the questions of a message that asks several, in order
 
     @property
     def matched(self) -> bool:
-        """True only when the text is an FAQ entry's answer."""
+        """True only when the text is (or, for several questions, includes) an FAQ entry's answer."""
         return self.kind == "answer"
+
+    def asked(self) -> tuple[Part, ...]:
+        """The questions this reply answers, suggests or declines: its parts, or itself as one part."""
+        if self.parts:
+            return self.parts
+        if self.kind in ("answer", "suggest", "decline"):
+            return (Part("", self.kind, self.faq_id, self.confidence, self.entity, self.best_id),)
+        return ()
 
 
 @dataclass
@@ -132,11 +168,11 @@ class DialogueTexts:
         data, _ = read_yaml(path)
         return cls(strip_lines(data) or {}, phone, email, normalise)
 
-    def say(self, key: str, lang: str) -> str:
-        """A reply template in the language, with the contact details filled in."""
+    def say(self, key: str, lang: str, **fields: str) -> str:
+        """A reply template in the language, with the contact details (and any other fields) filled in."""
         texts = self._replies.get(key, {})
         template = texts.get(lang) or texts.get("en") or ""
-        return template.format(**self._contact)
+        return template.format(**self._contact, **fields)
 
     def smalltalk_kind(self, normal: str) -> str | None:
         """The kind of small talk when the message is nothing but small-talk phrases (longest phrases first)."""
@@ -157,6 +193,41 @@ class DialogueTexts:
 _FILLER = frozenset(
     "a the so very much you your u 你 您 啊 呀 哈 哈哈 呢 吧 了 的 嗯 哦 老师 please pls yes".split()  # noqa: SIM905
 )
+
+
+def _joined(texts: list[str]) -> str:
+    """Pieces of one question put back together ("重庆", "四川各招多少" -> "重庆、四川各招多少")."""
+    return ("、" if any(CJK.search(t) for t in texts) else ", ").join(t.strip() for t in texts)
+
+
+def _quoted(question: str) -> str:
+    """The asker's words, cut short, to name a question the bot could not answer."""
+    text = " ".join(question.split())
+    return text if len(text) <= QUOTED_MAX_CHARS else text[: QUOTED_MAX_CHARS - 1] + "…"
+
+
+def _pages(blocks: list[str], limit: int) -> list[str]:
+    """Whole blocks (the answers to the questions of one message) on as few pages of `limit` bytes as
+    possible; a block longer than a page is cut at sentences."""
+    pages: list[str] = []
+    for block in blocks:
+        joined = f"{pages[-1]}{PART_BREAK}{block}" if pages else block
+        if pages and utf8_len(joined) <= limit:
+            pages[-1] = joined
+        elif utf8_len(block) <= limit:
+            pages.append(block)
+        else:
+            pages += split_reply(block, limit)
+    return pages
+
+
+def _reading_key(match: Match) -> tuple | None:
+    """What a reading comes to: two questions with the same key get one answer."""
+    if match.decision == "answer" and match.best is not None:
+        return ("answer", match.best.entry.id, match.entity)
+    if match.decision == "suggest":
+        return ("suggest", tuple(c.entry.id for c in match.candidates[:3]))
+    return None
 
 
 def check_dialogue_texts(path: Path, corpus: Corpus) -> list[Problem]:
@@ -192,6 +263,7 @@ class Dialogue:
         self.texts = texts
         self.normaliser = normaliser
         self.entries = matcher.corpus.by_id()
+        self._number = {entry.id: number for number, entry in enumerate(matcher.corpus.entries)}
 
     def respond(
         self, text: str, convo: Conversation, lang_hint: str | None = None, max_bytes: int | None = None
@@ -267,23 +339,161 @@ class Dialogue:
         return Reply("\n".join(lines), "menu", lang, suggestions=items)
 
     def _answer(self, text: str, normal: str, convo: Conversation, lang: str) -> Reply:
-        match = self.matcher.match(text)
-        if match.decision != "answer" and convo.last_entry:
-            match = self._in_context(text, normal, convo, match)
+        questions, background = self._questions(text)
+        if len(questions) >= 2:
+            reply = self._answer_each(questions, background, convo, lang)
+            if reply is not None:
+                return reply
+        return self._answer_one(text, normal, convo, lang)
+
+    def _answer_one(self, text: str, normal: str, convo: Conversation, lang: str) -> Reply:
+        match = self._read(text, normal, convo)
         if match.decision == "answer" and match.best is not None:
             return self._entry_reply(match.best.entry.id, convo, lang, match.entity, match.confidence, text)
         if match.decision == "suggest":
-            items = tuple(
-                Suggestion(c.entry.id, c.entry.question[lang])
-                for c in match.candidates[: self.matcher.settings.max_suggestions]
-                if c.confidence >= self.matcher.settings.suggest_threshold
-            )
+            items = self._suggestions(match, lang)
             convo.offered = [s.id for s in items]
             lines = [self.texts.say("suggest", lang)] + [f"{n}. {s.question}" for n, s in enumerate(items, 1)]
             best = match.best.entry.id if match.best else None
             return Reply("\n".join(lines), "suggest", lang, None, match.confidence, items, best_id=best)
         best = match.best.entry.id if match.best else None
         return Reply(self.texts.say("decline", lang), "decline", lang, None, match.confidence, best_id=best)
+
+    def _read(self, text: str, normal: str, convo: Conversation) -> Match:
+        """The matcher's verdict on a question, read with the previous topic when it cannot stand alone."""
+        match = self.matcher.match(text)
+        if match.decision != "answer" and convo.last_entry:
+            match = self._in_context(text, normal, convo, match)
+        return match
+
+    def _suggestions(self, match: Match, lang: str) -> tuple[Suggestion, ...]:
+        return tuple(
+            Suggestion(c.entry.id, c.entry.question[lang])
+            for c in match.candidates[: self.matcher.settings.max_suggestions]
+            if c.confidence >= self.matcher.settings.suggest_threshold
+        )
+
+    def _questions(self, text: str) -> tuple[list[str], str]:
+        """The questions of a message worth answering one by one (not small talk, not a bare place name: a
+        name joins the question after it, "重庆、四川、河南各招多少人" stays one question), and the other
+        sentences that name a place (background such as "我是河南的")."""
+        questions: list[str] = []
+        names: list[str] = []
+        background: list[str] = []
+        for piece in split_message(text):
+            if not piece.is_question:
+                if self.matcher.analyse(piece.text).spotted.found:
+                    background.append(piece.text)
+                continue
+            normal = self.normaliser.normalise(piece.text)
+            if not normal or self.texts.smalltalk_kind(normal):
+                continue
+            if self._names_only(piece.text):
+                names.append(piece.text)
+                continue
+            questions.append(_joined([*names, piece.text]))
+            names = []
+        if names and questions:
+            questions[-1] = _joined([questions[-1], *names])
+        return questions, "\n".join(background)
+
+    def _names_only(self, text: str) -> bool:
+        query = self.matcher.analyse(text)
+        return bool(query.spotted.found) and not query.tokens.words and not query.tokens.unknown
+
+    def _answer_each(
+        self, questions: list[str], background: str, convo: Conversation, lang: str
+    ) -> Reply | None:
+        """One reply to a message that asks several things: each question answered, offered or declined,
+        in order; None when they come to one answer, or none (the message is then read as one question)."""
+        readings = self._read_each(questions, background, convo)
+        kept: list[tuple[str, Match]] = []
+        seen: set[tuple] = set()
+        for question, match in readings:
+            key = _reading_key(match)
+            if key is None or key not in seen:
+                kept.append((question, match))
+            if key is not None:
+                seen.add(key)
+        if not any(m.decision == "answer" for _, m in kept):
+            return None
+        if len(kept) == 1:
+            question, match = kept[0]
+            if match.decision != "answer" or match.best is None:
+                return None
+            entry_id = match.best.entry.id
+            return self._entry_reply(entry_id, convo, lang, match.entity, match.confidence, question)
+        return self._compose(kept, convo, lang)
+
+    def _read_each(
+        self, questions: list[str], background: str, convo: Conversation
+    ) -> list[tuple[str, Match]]:
+        """Each question read in turn; a later one may follow up an earlier ("重庆招多少？那四川呢？"), and a
+        place named in the message's other sentences qualifies each ("我是河南的。招多少人？学费多少？")."""
+        context = Conversation.from_state(convo.to_state())
+        readings = []
+        for question in questions:
+            match = self._read_part(question, context, background)
+            readings.append((question, match))
+            if match.decision == "answer" and match.best is not None:
+                context.last_entry, context.last_entity = match.best.entry.id, match.entity
+                context.last_question = question
+        return readings
+
+    def _read_part(self, question: str, context: Conversation, background: str) -> Match:
+        if background and not self.matcher.analyse(question).spotted.found:
+            # The matcher reads a message sentence by sentence, letting a place named in one qualify the others.
+            qualified = f"{background}\n{question}"
+            match = self._read(qualified, self.normaliser.normalise(qualified), context)
+            if match.decision == "answer":
+                return match
+        return self._read(question, self.normaliser.normalise(question), context)
+
+    def _compose(self, readings: list[tuple[str, Match]], convo: Conversation, lang: str) -> Reply:
+        """The reply text: each question under its heading, the contacts once for those not answered."""
+        blocks: list[str] = []
+        parts: list[Part] = []
+        offered: list[Suggestion] = []
+        declined = False
+        for question, match in readings:
+            best_id = match.best.entry.id if match.best else None
+            if match.decision == "answer" and match.best is not None:
+                entry = match.best.entry
+                heading = self.texts.say("part_heading", lang, question=entry.question[lang])
+                blocks.append(f"{heading}\n{entry.answer_for(lang, match.entity)}")
+                parts.append(
+                    Part(question, "answer", entry.id, round(match.confidence, 1), match.entity, best_id)
+                )
+                convo.last_entry, convo.last_entity, convo.last_question = entry.id, match.entity, question
+                continue
+            heading = self.texts.say("part_heading", lang, question=_quoted(question))
+            if match.decision == "suggest":
+                items = self._suggestions(match, lang)
+                lines = [heading, self.texts.say("suggest", lang)]
+                items = items[: MAX_OFFERED - len(offered)]
+                lines += [f"{n}. {s.question}" for n, s in enumerate(items, len(offered) + 1)]
+                offered += items
+                blocks.append("\n".join(lines))
+            else:
+                blocks.append(f"{heading}\n{self.texts.say('part_decline', lang)}")
+                declined = True
+            parts.append(Part(question, match.decision, None, round(match.confidence, 1), None, best_id))
+        if declined:
+            blocks.append(self.texts.say("part_contact", lang))
+        convo.offered = [s.id for s in offered][:MAX_OFFERED]
+        first = next((p for p in parts if p.matched), parts[0])
+        kind = "answer" if first.matched else "suggest"
+        return Reply(
+            PART_BREAK.join(blocks),
+            kind,
+            lang,
+            first.faq_id,
+            first.confidence,
+            tuple(offered),
+            first.entity,
+            first.best_id,
+            parts=tuple(parts),
+        )
 
     def _in_context(self, text: str, normal: str, convo: Conversation, alone: Match) -> Match:
         """Read a short message that does not stand on its own ("那四川呢？") with the previous topic."""
@@ -301,6 +511,10 @@ class Dialogue:
             if stripped.decision == "answer":
                 return stripped
         combined = self.matcher.match(f"{convo.last_question or ''} {text}")
+        repeats = previous is not None and combined.best is not None and combined.best.entry.id == previous.id
+        if repeats and previous is not None and self._brings_its_own_topic(query, previous):
+            # "and a master's afterwards?" after the licence: the follow-up's own words point elsewhere.
+            combined = Match("suggest", combined.query, combined.candidates)
         if combined.decision == "answer" and (alone.best is None or combined.confidence > alone.confidence):
             return combined
         others = [c for c in combined.candidates if previous is None or c.entry.id != previous.id]
@@ -310,6 +524,12 @@ class Dialogue:
                 "answer", combined.query, tuple(others), query.spotted.key_for(others[0].entry.variant_entity)
             )
         return alone
+
+    def _brings_its_own_topic(self, query: Query, previous: Entry) -> bool:
+        """True when the follow-up uses a word the previous entry never uses: it asks about something else."""
+        own = self.matcher.index.entry_features[self._number[previous.id]]
+        words = [w for w in (*query.tokens.words, *query.tokens.unknown) if w not in _FILLER]
+        return any(w not in own for w in words)
 
     def _looks_like_follow_up(self, normal: str, alone: Match) -> bool:
         known = set(alone.query.tokens.words) - set(alone.query.tokens.unknown)
@@ -356,10 +576,9 @@ class Dialogue:
         if utf8_len(reply.text) <= max_bytes:
             convo.more = []
             return reply
-        from bot.wechat import split_reply
-
         hint = self.texts.say("more_hint", reply.lang)
-        parts = split_reply(reply.text, max_bytes - utf8_len(hint) - 2)
+        limit = max_bytes - utf8_len(hint) - 2
+        parts = _pages(reply.text.split(PART_BREAK), limit) if reply.parts else split_reply(reply.text, limit)
         convo.more = parts[1:]
         return Reply(
             f"{parts[0]}\n{hint}",
@@ -371,4 +590,5 @@ class Dialogue:
             reply.entity,
             reply.best_id,
             continued=True,
+            parts=reply.parts,
         )

@@ -19,6 +19,7 @@ from bot.matcher import Matcher
 from bot.storage import MemoryStorage, QuestionRecord, Storage, StorageError, Writes, open_storage
 
 log = logging.getLogger("faqbot.engine")
+_OUTCOMES = {"answer": "answered", "suggest": "suggested", "decline": "declined"}
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ class FAQBot:
         brain = self._brain
         convo = self._load(session)
         reply = brain.dialogue.respond(text, convo, lang_hint=lang, max_bytes=max_bytes)
-        self._keep(session, convo, writes, self._record(text, session, channel, reply))
+        self._keep(session, convo, writes, self._records(text, session, channel, reply))
         return reply
 
     def menu(
@@ -173,15 +174,15 @@ class FAQBot:
         session: str | None,
         convo: Conversation,
         writes: Writes | None,
-        record: QuestionRecord | None = None,
+        records: list[QuestionRecord] | None = None,
     ) -> None:
-        """Add the conversation (and the logged question) to the caller's writes, or write them at once."""
+        """Add the conversation (and the logged questions) to the caller's writes, or write them at once."""
         pending = writes if writes is not None else Writes()
         if session:
             pending.with_session(
                 self._session_key(session), convo.to_state(), self.config.dialogue.session_ttl
             )
-        if record is not None:
+        for record in records or []:
             pending.with_question(record)
         if writes is None:
             self.write(pending)
@@ -189,21 +190,50 @@ class FAQBot:
     def _session_key(self, session: str) -> str:
         return "s:" + self.hash_user(session)
 
-    def _record(self, text: str, session: str | None, channel: str, reply: Reply) -> QuestionRecord:
-        """The question as the log keeps it: the user only as a salted hash."""
-        outcome = {"answer": "answered", "suggest": "suggested", "decline": "declined"}.get(
-            reply.kind, "smalltalk"
-        )
+    def _records(self, text: str, session: str | None, channel: str, reply: Reply) -> list[QuestionRecord]:
+        """The message as the log keeps it, one record per question it asks; the user only as a salted hash."""
+        if not reply.parts:
+            outcome = _OUTCOMES.get(reply.kind, "smalltalk")
+            return [
+                self._record(
+                    text, session, channel, reply.lang, outcome, reply.faq_id, reply.best_id, reply.confidence
+                )
+            ]
+        return [
+            self._record(
+                part.question,
+                session,
+                channel,
+                reply.lang,
+                _OUTCOMES[part.kind],
+                part.faq_id,
+                part.best_id,
+                part.confidence,
+            )
+            for part in reply.parts
+        ]
+
+    def _record(
+        self,
+        text: str,
+        session: str | None,
+        channel: str,
+        lang: str,
+        outcome: str,
+        faq_id: str | None,
+        best_id: str | None,
+        score: float,
+    ) -> QuestionRecord:
         return QuestionRecord(
             time=self.clock(),
             user=self.hash_user(session or "anonymous"),
             channel=channel,
             text=text[: self.config.server.max_question_chars],
-            lang=reply.lang,
+            lang=lang,
             outcome=outcome,
-            faq_id=reply.faq_id,
-            best_id=reply.best_id,
-            score=float(reply.confidence),
+            faq_id=faq_id,
+            best_id=best_id,
+            score=float(score),
         )
 
     def reload(self) -> tuple[bool, str]:

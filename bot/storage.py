@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -95,6 +95,7 @@ class Writes:
 
     session: tuple[str, str, float] | None = None  # key, state as JSON, ttl in seconds
     question: QuestionRecord | None = None
+    more_questions: list[QuestionRecord] = field(default_factory=list)  # a message that asks several things
 
     def with_session(self, key: str, state: dict, ttl_seconds: float) -> Writes:
         """Store a session's state for ttl_seconds (replacing any earlier state)."""
@@ -103,9 +104,17 @@ class Writes:
         return self
 
     def with_question(self, record: QuestionRecord) -> Writes:
-        """Append a question to the durable log."""
-        self.question = record
+        """Append a question to the durable log (a message asking several things appends one per question)."""
+        if self.question is None:
+            self.question = record
+        else:
+            self.more_questions.append(record)
         return self
+
+    @property
+    def questions(self) -> list[QuestionRecord]:
+        """Every question to log, in order."""
+        return [] if self.question is None else [self.question, *self.more_questions]
 
     def __bool__(self) -> bool:
         return self.session is not None or self.question is not None
@@ -251,8 +260,7 @@ class MemoryStorage:
         if writes.session is not None:
             key, text, ttl = writes.session
             self._sessions[key] = _Expiring(text, now + ttl)
-        if writes.question is not None:
-            self._questions.append(writes.question)
+        self._questions.extend(writes.questions)
 
     def deliver(self, key: str, reply: str, ttl_seconds: float, writes: Writes) -> str:
         """Keep the first live reply to a delivery and apply its writes, or return the earlier reply."""
@@ -368,6 +376,11 @@ _FILE_TURN = (
 )
 _NO_SESSION = (None, None, None)
 _NO_QUESTION = (None,) * 9
+# The further questions of a message that asks several things, logged in the same transaction as its turn.
+_LOG_QUESTION = (
+    "INSERT INTO questions (time, user, channel, text, lang, outcome, faq_id, best_id, score)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 _EXPIRING_TABLES = ("sessions", "replies", "counters")
 
@@ -518,9 +531,26 @@ class SQLiteStorage:
             key, state, ttl = writes.session
             session = (key, state, now + ttl)
         question = writes.question.as_row() if writes.question is not None else _NO_QUESTION
+        if writes.more_questions:
+            return self._file_several(connection, delivery + session + question, writes.more_questions)
         before = connection.total_changes
         connection.execute(_FILE_TURN, delivery + session + question)
         return connection.total_changes != before
+
+    def _file_several(self, connection: sqlite3.Connection, turn: tuple, more: list[QuestionRecord]) -> bool:
+        """A turn whose message asked several things: its further questions go in with it, or not at all."""
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            before = connection.total_changes
+            connection.execute(_FILE_TURN, turn)
+            filed = connection.total_changes != before
+            if filed:
+                connection.executemany(_LOG_QUESTION, [record.as_row() for record in more])
+            connection.execute("COMMIT")
+        finally:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+        return filed
 
     def load_reply(self, key: str) -> str | None:
         """Return the stored reply to a delivery, or None."""

@@ -27,14 +27,14 @@ HEALTH_CHECK_INTERVAL_SECONDS = 5
 _QUESTION_PAGE = 10_000
 
 
-# KEYS: reply, question log[, session]. ARGV: reply, its TTL in ms, log cap, the question as JSON (or ""),
+# KEYS: reply, question log[, session]. ARGV: reply, its TTL in ms, log cap, the questions as JSON lines (or ""),
 # [session state, its TTL in ms]. Returns the earlier reply, or nil when this one was kept.
 _DELIVER_SCRIPT = """
 local earlier = redis.call('GET', KEYS[1])
 if earlier then return earlier end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 if ARGV[4] ~= '' then
-  redis.call('RPUSH', KEYS[2], ARGV[4])
+  for question in string.gmatch(ARGV[4], '[^\\n]+') do redis.call('RPUSH', KEYS[2], question) end
   redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
 end
 if KEYS[3] then redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[6]) end
@@ -118,7 +118,7 @@ class RedisStorage:
                 key, text, ttl = writes.session
                 pipeline.set(self._key("session", key), text, px=_milliseconds(ttl))
             if writes.question is not None:
-                pipeline.rpush(self._questions_key, writes.question.to_json())
+                pipeline.rpush(self._questions_key, *[record.to_json() for record in writes.questions])
                 pipeline.ltrim(self._questions_key, -self._question_cap, -1)
             pipeline.execute()
 
@@ -130,7 +130,8 @@ class RedisStorage:
         require_positive_seconds("ttl_seconds", ttl_seconds)
         keys = [self._key("reply", key), self._questions_key]
         arguments: list[str | int] = [reply, _milliseconds(ttl_seconds), self._question_cap]
-        arguments.append(writes.question.to_json() if writes.question is not None else "")
+        # JSON escapes line breaks, so one line per question.
+        arguments.append("\n".join(record.to_json() for record in writes.questions))
         if writes.session is not None:
             session, text, ttl = writes.session
             keys.append(self._key("session", session))

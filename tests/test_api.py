@@ -24,7 +24,7 @@ from bot.engine import Brain, build_brain
 from bot.storage import MemoryStorage, SQLiteStorage
 from server import create_app
 
-REPLY_FIELDS = {"answer", "matched", "faq_id", "score", "lang", "suggestions"}
+REPLY_FIELDS = {"answer", "matched", "faq_id", "score", "lang", "suggestions", "parts"}
 SMALL_TALK = ["hello", "你好", "thanks", "菜单", "menu", "human", "人工"]
 SUGGESTING = ["英语"]
 DECLINED = ["签证怎么办", "What is the weather on Mars?", "宿舍有空调吗"]
@@ -93,6 +93,53 @@ def test_reply_has_exactly_the_documented_fields_and_types(client: FlaskClient, 
     for suggestion in reply["suggestions"]:
         assert set(suggestion) == {"id", "question"}
         assert isinstance(suggestion["id"], str) and isinstance(suggestion["question"], str)
+    assert isinstance(reply["parts"], list)
+    for part in reply["parts"]:
+        assert set(part) == {"faq_id", "matched", "score"}
+        assert part["faq_id"] is None or isinstance(part["faq_id"], str)
+        assert isinstance(part["matched"], bool) and isinstance(part["score"], int | float)
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        ("学费多少？学制几年？", [("tuition-fee", True), ("duration", True)]),
+        ("What's the fee, and is there an oral test?", [("tuition-fee", True), ("oral-exam", True)]),
+        ("学费多少？宿舍有空调吗？", [("tuition-fee", True), (None, False)]),
+        ("学费、学制、招多少人", [("tuition-fee", True), ("duration", True), ("admissions-quota", True)]),
+    ],
+)
+def test_a_message_asking_several_things_has_a_part_for_each(
+    client: FlaskClient, question: str, parts: list[tuple[str | None, bool]]
+) -> None:
+    reply = ask_ok(client, question)
+    assert [(p["faq_id"], p["matched"]) for p in reply["parts"]] == parts
+    assert (reply["faq_id"], reply["matched"]) == (parts[0][0], True)
+    assert reply["score"] == reply["parts"][0]["score"]
+
+
+@pytest.mark.parametrize(("question", "entry_id", "lang"), ANSWERED)
+def test_one_question_is_one_part(client: FlaskClient, question: str, entry_id: str, lang: str) -> None:
+    reply = ask_ok(client, question)
+    assert reply["parts"] == [{"faq_id": entry_id, "matched": True, "score": reply["score"]}]
+
+
+@pytest.mark.parametrize("question", DECLINED)
+def test_a_declined_question_is_one_unmatched_part(client: FlaskClient, question: str) -> None:
+    assert [(p["faq_id"], p["matched"]) for p in ask_ok(client, question)["parts"]] == [(None, False)]
+
+
+@pytest.mark.parametrize("message", SMALL_TALK)
+def test_small_talk_asks_nothing(client: FlaskClient, message: str) -> None:
+    assert ask_ok(client, message)["parts"] == []
+
+
+def test_each_part_of_an_api_message_is_logged(client: FlaskClient, storage: MemoryStorage) -> None:
+    ask_ok(client, "学费多少？宿舍有空调吗？", session="web-1")
+    assert [(r.text, r.outcome, r.channel) for r in storage.questions()] == [
+        ("学费多少？", "answered", "api"),
+        ("宿舍有空调吗？", "declined", "api"),
+    ]
 
 
 @pytest.mark.parametrize(("question", "entry_id", "lang"), ANSWERED)

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from bot.cli import main
 from bot.engine import Brain
 
-API_KEYS = {"answer", "matched", "faq_id", "score", "lang", "suggestions"}
+API_KEYS = {"answer", "matched", "faq_id", "score", "lang", "suggestions", "parts"}
 
 EVAL_ALL_RIGHT = """\
 items:
@@ -125,6 +125,7 @@ def test_ask_json_prints_the_api_shape(asked_json: dict) -> None:
         "zh",
         [],
     )
+    assert asked_json["parts"] == [{"faq_id": "tuition-fee", "matched": True, "score": asked_json["score"]}]
 
 
 def test_ask_json_score_is_the_confidence(asked_json: dict) -> None:

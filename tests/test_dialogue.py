@@ -205,6 +205,36 @@ def test_follow_up_is_read_in_context(
     assert reply.text == brain.corpus.by_id()[entry_id].answer_for(reply.lang, entity)
 
 
+@pytest.mark.parametrize(
+    ("first", "follow_up", "entry_id"),
+    [
+        ("can graduates get the Chinese medical licence?", "and a master's afterwards?", "postgraduate"),
+        ("what is the Chinese medical licence", "and a master's afterwards?", "postgraduate"),
+        ("毕业能考执业医师吗", "那读研呢？", "postgraduate"),
+        ("how much is the tuition", "and scholarships?", "scholarships"),
+    ],
+)
+def test_follow_up_with_its_own_topic_leaves_the_previous_one(
+    bot: FAQBot, first: str, follow_up: str, entry_id: str
+) -> None:
+    previous = bot.ask(first, session=SESSION).faq_id
+    reply = bot.ask(follow_up, session=SESSION)
+    assert (reply.kind, reply.faq_id) == ("answer", entry_id)
+    assert reply.faq_id != previous
+
+
+@pytest.mark.parametrize(
+    ("first", "follow_up"),
+    [("学费多少", "宿舍呢？"), ("how much is the tuition", "and the weather?"), ("重庆招多少人", "那食堂呢")],
+)
+def test_follow_up_about_something_the_bot_does_not_know_is_not_the_previous_answer(
+    bot: FAQBot, first: str, follow_up: str
+) -> None:
+    previous = bot.ask(first, session=SESSION).faq_id
+    reply = bot.ask(follow_up, session=SESSION)
+    assert reply.faq_id != previous and not reply.matched
+
+
 def test_follow_up_keeps_the_users_language(bot: FAQBot) -> None:
     bot.ask("重庆招多少人", session=SESSION)
     assert bot.ask("那四川呢？", session=SESSION).lang == "zh"
@@ -393,3 +423,172 @@ def test_without_max_bytes_the_whole_answer_comes_at_once(bot: FAQBot, brain: Br
     question, answer = _long_entry(brain, "en")
     reply = bot.ask(question, session=SESSION)
     assert (reply.continued, reply.text) == (False, answer)
+
+
+# --- several questions in one message ----------------------------------------------------------------
+
+SEVERAL = [
+    ("招多少人？学制几年？", "zh", ["admissions-quota", "duration"]),
+    ("学费多少，另外有口试吗", "zh", ["tuition-fee", "oral-exam"]),
+    ("学费多少，学制几年", "zh", ["tuition-fee", "duration"]),
+    ("学费、学制、招多少人", "zh", ["tuition-fee", "duration", "admissions-quota"]),
+    ("1. 学费多少 2. 学制几年 3. 有口试吗", "zh", ["tuition-fee", "duration", "oral-exam"]),
+    ("①学费多少②学制几年", "zh", ["tuition-fee", "duration"]),
+    ("What's the fee, and is there an oral test?", "en", ["tuition-fee", "oral-exam"]),
+    ("How much is the fee? How long is the programme?", "en", ["tuition-fee", "duration"]),
+    ("What is the fee? Also, how long is the programme?", "en", ["tuition-fee", "duration"]),
+    ("fees, duration and intake?", "en", ["tuition-fee", "duration", "admissions-quota"]),
+    ("1) tuition fee 2) duration 3) oral test", "en", ["tuition-fee", "duration", "oral-exam"]),
+]
+
+
+@pytest.mark.parametrize(("message", "lang", "entry_ids"), SEVERAL)
+def test_every_question_of_a_message_is_answered_in_order(
+    bot: FAQBot, brain: Brain, message: str, lang: str, entry_ids: list[str]
+) -> None:
+    reply = bot.ask(message, session=SESSION)
+    entries = brain.corpus.by_id()
+    assert (reply.kind, reply.lang, [p.faq_id for p in reply.parts]) == ("answer", lang, entry_ids)
+    places = [reply.text.index(entries[i].answer[lang]) for i in entry_ids]
+    assert places == sorted(places)
+
+
+@pytest.mark.parametrize(("message", "lang", "entry_ids"), SEVERAL[:2])
+def test_each_answer_is_headed_by_the_question_it_answers(
+    bot: FAQBot, brain: Brain, message: str, lang: str, entry_ids: list[str]
+) -> None:
+    reply = bot.ask(message, session=SESSION)
+    entries = brain.corpus.by_id()
+    for entry_id in entry_ids:
+        heading = brain.dialogue.texts.say("part_heading", lang, question=entries[entry_id].question[lang])
+        assert f"{heading}\n{entries[entry_id].answer[lang]}" in reply.text
+
+
+@pytest.mark.parametrize(
+    ("message", "lang", "answered", "unanswered"),
+    [
+        ("学费多少？宿舍有空调吗？", "zh", "tuition-fee", "宿舍有空调吗？"),
+        ("How much is the fee? Is there a swimming pool?", "en", "tuition-fee", "Is there a swimming pool?"),
+    ],
+)
+def test_a_question_the_bot_cannot_answer_is_named_with_the_decline(
+    bot: FAQBot, brain: Brain, config: Config, message: str, lang: str, answered: str, unanswered: str
+) -> None:
+    reply = bot.ask(message, session=SESSION)
+    assert [(p.kind, p.faq_id) for p in reply.parts] == [("answer", answered), ("decline", None)]
+    assert (reply.kind, reply.faq_id, reply.matched) == ("answer", answered, True)
+    assert brain.corpus.by_id()[answered].answer[lang] in reply.text
+    assert f"{unanswered}\n{bot.say('part_decline', lang)}" in reply.text
+    assert reply.text.count(config.dialogue.contact_phone) == 1
+    assert reply.text.count(config.dialogue.contact_email) == 1
+
+
+def test_contacts_are_given_once_however_many_questions_go_unanswered(bot: FAQBot, config: Config) -> None:
+    reply = bot.ask("学费多少？宿舍有空调吗？食堂好吃吗？", session=SESSION)
+    assert [p.kind for p in reply.parts] == ["answer", "decline", "decline"]
+    assert reply.text.count(config.dialogue.contact_phone) == 1
+
+
+@pytest.mark.parametrize(
+    ("message", "entry_id", "entity"),
+    [
+        ("Is the degree recognised in China and the UK?", "degree-recognition", None),
+        ("重庆和四川各招多少", "province-quota", "chongqing+sichuan"),
+        ("重庆、四川、河南各招多少人", "province-quota", "chongqing+sichuan+henan"),
+        ("学费多少？一年学费多少钱？", "tuition-fee", None),
+    ],
+)
+def test_one_question_in_many_words_gets_one_answer(
+    bot: FAQBot, brain: Brain, message: str, entry_id: str, entity: str | None
+) -> None:
+    reply = bot.ask(message, session=SESSION)
+    assert (reply.kind, reply.faq_id, reply.entity, reply.parts) == ("answer", entry_id, entity, ())
+    assert reply.text == brain.corpus.by_id()[entry_id].answer_for(
+        "zh" if "重庆" in message else reply.lang, entity
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id"), [("学费多少", "tuition-fee"), ("How long is the programme?", "duration")]
+)
+def test_a_message_with_one_question_gets_the_plain_answer(
+    bot: FAQBot, brain: Brain, question: str, entry_id: str
+) -> None:
+    reply = bot.ask(question, session=SESSION)
+    assert (reply.faq_id, reply.parts, reply.text) == (
+        entry_id,
+        (),
+        brain.corpus.by_id()[entry_id].answer[reply.lang],
+    )
+
+
+def test_a_place_named_in_the_message_qualifies_its_questions(bot: FAQBot) -> None:
+    reply = bot.ask("我是河南的。招多少人？学费多少？", session=SESSION)
+    assert [(p.faq_id, p.entity) for p in reply.parts] == [("province-quota", "henan"), ("tuition-fee", None)]
+
+
+def test_suggestions_among_several_answers_are_chosen_by_number(bot: FAQBot, brain: Brain) -> None:
+    reply = bot.ask("学费多少？英语？", session=SESSION)
+    assert [p.kind for p in reply.parts] == ["answer", "suggest"]
+    assert numbered_lines(reply.text) == [(n, s.question) for n, s in enumerate(reply.suggestions, 1)]
+    chosen = bot.ask("2", session=SESSION)
+    assert chosen.faq_id == reply.suggestions[1].id
+
+
+def test_a_follow_up_after_several_answers_reads_the_last_one(bot: FAQBot) -> None:
+    bot.ask("学费多少？重庆招多少人？", session=SESSION)
+    reply = bot.ask("那四川呢？", session=SESSION)
+    assert (reply.faq_id, reply.entity) == ("province-quota", "sichuan")
+
+
+def test_each_question_of_a_message_is_logged_with_its_outcome(
+    bot: FAQBot, memory_storage: MemoryStorage
+) -> None:
+    bot.ask("学费多少？宿舍有空调吗？学制几年？", session=SESSION, channel="wechat")
+    records = memory_storage.questions()
+    assert [(r.text, r.outcome, r.faq_id) for r in records] == [
+        ("学费多少？", "answered", "tuition-fee"),
+        ("宿舍有空调吗？", "declined", None),
+        ("学制几年？", "answered", "duration"),
+    ]
+    assert {(r.user, r.channel, r.lang) for r in records} == {(bot.hash_user(SESSION), "wechat", "zh")}
+
+
+WECHAT_BYTES = 2047
+FOUR_QUESTIONS = (
+    "What is the tuition fee? What is the English requirement? How long is the programme? How do I apply?"
+)
+
+
+def _read_every_page(bot: FAQBot, message: str, more: str, max_bytes: int) -> list[str]:
+    pages = [bot.ask(message, session=SESSION, max_bytes=max_bytes)]
+    for _ in range(20):
+        if not pages[-1].continued:
+            break
+        pages.append(bot.ask(more, session=SESSION, max_bytes=max_bytes))
+    return [page.text for page in pages]
+
+
+def test_several_answers_longer_than_a_wechat_message_continue_on_more(bot: FAQBot, brain: Brain) -> None:
+    whole = bot.ask(FOUR_QUESTIONS).text
+    pages = _read_every_page(bot, FOUR_QUESTIONS, "more", WECHAT_BYTES)
+    hint = bot.say("more_hint", "en")
+    assert utf8_len(whole) > WECHAT_BYTES and len(pages) >= 2
+    assert all(utf8_len(page) <= WECHAT_BYTES for page in pages)
+    assert all(page.endswith(hint) for page in pages[:-1]) and not pages[-1].endswith(hint)
+    assert re.sub(r"\s", "", "".join(p.removesuffix(hint) for p in pages)) == re.sub(r"\s", "", whole)
+
+
+@pytest.mark.parametrize(
+    ("message", "more"),
+    [(FOUR_QUESTIONS, "more"), ("学费多少？英语要求是什么？学制几年？怎么报考？", "继续")],
+)
+def test_pages_of_several_answers_break_between_answers(
+    bot: FAQBot, brain: Brain, message: str, more: str
+) -> None:
+    lang = "zh" if more == "继续" else "en"
+    reply = bot.ask(message)
+    pages = _read_every_page(bot, message, more, 900)
+    for part in reply.parts:
+        answer = brain.corpus.by_id()[part.faq_id or ""].answer[lang]
+        assert any(answer in page for page in pages)

@@ -31,7 +31,7 @@ from bot.storage import MemoryStorage, SQLiteStorage, Storage
 # with warnings as errors that would hide the failing example behind an internal error.
 pytestmark = pytest.mark.filterwarnings("ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, derandomize=True, database=None)
-REPLY_FIELDS = {"answer", "matched", "faq_id", "score", "lang", "suggestions"}
+REPLY_FIELDS = {"answer", "matched", "faq_id", "score", "lang", "suggestions", "parts"}
 
 # Characters people and broken clients send: both scripts, full-width forms, traditional characters, emoji
 # sequences (joiners, flags, skin tones), combining marks, controls, bidi overrides, a byte-order mark.

@@ -236,6 +236,35 @@ def test_a_second_delivery_gets_the_first_reply_and_changes_nothing(backend: Bac
     assert [record.time for record in backend.storage.questions()] == [100.0]
 
 
+def _several(at: float = 100.0) -> Writes:
+    """What a message that asks three things changes: its session and one logged question per part."""
+    writes = Writes().with_session("s:丙", {"last": "丙"}, LONG_TTL)
+    for n, text in enumerate(["学费多少？", "宿舍有空调吗？", "学制几年？"]):
+        writes.with_question(make_record(at + n, text=text))
+    return writes
+
+
+def test_a_message_asking_several_things_logs_each_in_order(backend: Backend) -> None:
+    backend.storage.write(_several())
+    assert [record.text for record in backend.storage.questions()] == [
+        "学费多少？",
+        "宿舍有空调吗？",
+        "学制几年？",
+    ]
+
+
+def test_a_delivered_message_asking_several_things_logs_each(backend: Backend) -> None:
+    backend.storage.deliver("msg:1", "reply", LONG_TTL, _several())
+    assert len(backend.storage.questions()) == 3
+    assert backend.storage.load_session("s:丙") == {"last": "丙"}
+
+
+def test_a_second_delivery_of_a_message_asking_several_things_logs_none_again(backend: Backend) -> None:
+    backend.storage.deliver("msg:1", "first", LONG_TTL, _several())
+    assert backend.storage.deliver("msg:1", "second", LONG_TTL, _several(at=200.0)) == "first"
+    assert [record.time for record in backend.storage.questions()] == [100.0, 101.0, 102.0]
+
+
 def test_deliveries_are_per_key(backend: Backend) -> None:
     assert backend.storage.deliver("msg:1", "one", LONG_TTL, Writes()) == "one"
     assert backend.storage.deliver("msg:2", "two", LONG_TTL, Writes()) == "two"

@@ -1,0 +1,198 @@
+"""The questions inside one message: families often ask two or three things at once.
+
+A message is cut where its writer marked a new question: a question mark or full stop, a numbered list
+("1. … 2. …", "①"), a connector that starts another question (另外, 还有, 以及, "and is …", "also", "plus"), a
+comma between two questions, or a list of topics ("学费、学制、招多少人", "fees, duration and intake"). It is not
+cut inside a noun phrase ("China and the UK", "重庆和四川各招多少"): "and" and 和 cut only before a question.
+This module only reads punctuation and question words; which pieces are worth answering is the dialogue's
+decision (it knows small talk, entity names and the matcher).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.text import CJK
+
+MAX_PIECES = 6
+"""More pieces than this are not a list of questions but a long letter; the rest is left out."""
+TOPIC_MAX_CJK = 8
+TOPIC_MAX_WORDS = 4
+"""An item of a topic list is short: "学费", "招多少人", "the fees", "how long"."""
+
+_NUMBER_MARK = re.compile(r"(?:(?:^|(?<=[\s。？?！!；;，,:：]))[(（]?([1-9])[)）.．、]|([①-⑨]))(?!\d)")
+_SENTENCE_END = re.compile(r"(?<=[。？?！!；;\n])|(?<=[a-z0-9)]\.)\s+", re.IGNORECASE)
+_ZH_CONNECTOR = re.compile(r"(另外|此外|还有就是|还有|以及|再就是|顺便问一下|顺便问下|还想问一下|还想问)")
+_EN_CONNECTOR = re.compile(r",?\s+(?:and also|and|also|plus|as well as)\s+(?=\w)", re.IGNORECASE)
+_CLAUSE_COMMA = re.compile(r"[，,]\s*")
+_LIST_COMMA = re.compile(r"\s*[、]\s*")
+_EN_LIST = re.compile(r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+", re.IGNORECASE)
+_ZH_LAST_ITEM = re.compile(r"(和|以及|及|还有)(?=[^和及]{1,8}$)")
+_EN_OPENER = re.compile(
+    r"^(what|what's|whats|how|when|where|which|who|whose|why|is|are|am|can|could|do|does|did|will|would|"
+    r"should|may|must|has|have|any|tell me|please tell|i'd like to know|i would like to know|i want to know|"
+    r"i wonder|could you tell)(?![\w'’])",
+    re.IGNORECASE,
+)
+_ZH_ASKS = re.compile(
+    r"吗|呢|么|多少|几|什么|怎么|怎样|如何|哪|是否|能否|可否|有没有|是不是|能不能|会不会|要不要|需不需要|可不可以|多久|多长|"
+    r"请问|想问|想了解|想知道"
+)
+_EN_LEAD = re.compile(
+    r"^(?:(?:also|and|plus|then|so|ok|okay|oh|btw|by the way|one more thing)\b[\s,]*)+", re.IGNORECASE
+)
+_QUOTED = re.compile(
+    r"[“\"「『《‘][^”\"」』》’]*[,，、][^”\"」』》’]*[”\"」』》’]|(?<![a-z])'[^']*[,，、][^']*'",
+    re.IGNORECASE,
+)
+_EDGE = " \t\r\n，,、。.？?！!；;：:"
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A stretch of a message; `asks` when it reads as a question, `listed` when the writer set it apart
+    as an item (a numbered item, a topic in a list, the question after a connector)."""
+
+    text: str
+    asks: bool
+    listed: bool = False
+
+    @property
+    def is_question(self) -> bool:
+        return self.asks or self.listed
+
+
+def asks(text: str) -> bool:
+    """True when the text reads as a question: a question mark, a Chinese question word, an English opener."""
+    stripped = text.strip()
+    if not stripped:
+        return False
+    if stripped[-1] in "?？":
+        return True
+    if CJK.search(stripped):
+        return bool(_ZH_ASKS.search(stripped))
+    return bool(_EN_OPENER.match(_EN_LEAD.sub("", stripped.strip(_EDGE))))
+
+
+def split_message(text: str) -> list[Piece]:
+    """The pieces of a message in order: its questions, and the sentences around them (greetings, background)."""
+    numbered = _numbered_items(text)
+    if numbered is not None:
+        preamble, items = numbered
+        pieces = [Piece(preamble, asks(preamble))] if preamble.strip(_EDGE) else []
+        for item in items:
+            pieces += [Piece(p.text, p.asks, True) for p in _split_sentence(item)]
+    else:
+        pieces = [p for sentence in _sentences(text) for p in _split_sentence(sentence)]
+    pieces = [
+        Piece(p.text.strip().rstrip("，,、;； "), p.asks, p.listed) for p in pieces if p.text.strip(_EDGE)
+    ]
+    return pieces[:MAX_PIECES]
+
+
+def split_questions(text: str) -> list[str]:
+    """The questions of a message in order (without its greetings and background sentences)."""
+    return [p.text for p in split_message(text) if p.is_question]
+
+
+def _numbered_items(text: str) -> tuple[str, list[str]] | None:
+    """(preamble, items) of a list numbered 1, 2, 3 … (or ①, ②, ③ …), or None."""
+    marks = list(_NUMBER_MARK.finditer(text))
+    numbers = [int(m.group(1)) if m.group(1) else ord(m.group(2)) - ord("①") + 1 for m in marks]
+    # Take the longest run 1, 2, 3 … from the first "1"; other numbers ("2.5万") stay inside an item.
+    run: list[re.Match] = []
+    for mark, number in zip(marks, numbers, strict=True):
+        if number == len(run) + 1:
+            run.append(mark)
+    if len(run) < 2:
+        return None
+    ends = [m.start() for m in run[1:]] + [len(text)]
+    items = [text[m.end() : end] for m, end in zip(run, ends, strict=True)]
+    return text[: run[0].start()], items
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in _SENTENCE_END.split(text) if s and s.strip()]
+
+
+def _split_sentence(sentence: str) -> list[Piece]:
+    """One sentence as one or more pieces: a topic list, questions joined by connectors or commas."""
+    if _QUOTED.search(sentence):
+        return [Piece(sentence, asks(sentence))]  # "what is the 'one programme, two schools' model" is one
+    topics = _topic_list(sentence)
+    if topics:
+        return [Piece(t, asks(t), True) for t in topics]
+    pieces: list[Piece] = []
+    for chunk, after_connector in _split_at_connectors(sentence):
+        clauses = _split_at_commas(chunk)
+        pieces += [Piece(c, asks(c), after_connector and n == 0) for n, c in enumerate(clauses)]
+    return pieces
+
+
+def _topic_list(sentence: str) -> list[str]:
+    """The items of a list of short topics ("学费、学制、招多少人", "fees, duration and intake"), or []."""
+    body = sentence.strip(_EDGE)
+    if CJK.search(body):
+        if "、" not in body:
+            return []
+        items = _LIST_COMMA.split(body)
+        # "学费、学制和招生人数": the last item may be joined by 和 / 以及.
+        last = _ZH_LAST_ITEM.split(items[-1])
+        if len(last) == 3 and last[0].strip() and last[2].strip():
+            items[-1:] = [last[0], last[2]]
+        short = all(
+            0 < len(CJK.findall(i)) + len(re.findall(r"[A-Za-z]+", i)) <= TOPIC_MAX_CJK for i in items
+        )
+    else:
+        # An English list ends "… and intake" or with a question mark; "Dear teacher, good morning" is not one.
+        if "," not in body or not (re.search(r"\s(and|or)\s+\S+$", body) or sentence.rstrip()[-1:] in "?？"):
+            return []
+        items = _EN_LIST.split(body)
+        short = all(0 < len(i.split()) <= TOPIC_MAX_WORDS for i in items)
+    items = [i.strip(_EDGE) for i in items]
+    return items if len(items) >= 2 and short and all(items) else []
+
+
+def _split_at_connectors(sentence: str) -> list[tuple[str, bool]]:
+    """(chunk, came after a connector) pieces, cut where a connector starts another question."""
+    if CJK.search(sentence):
+        return _split_zh_connectors(sentence)
+    chunks: list[tuple[str, bool]] = []
+    start, after = 0, False
+    for found in _EN_CONNECTOR.finditer(sentence):
+        rest = sentence[found.end() :]
+        if start < found.start() and _EN_OPENER.match(rest) and asks(sentence[start : found.start()]):
+            chunks.append((sentence[start : found.start()], after))
+            start, after = found.end(), True
+    chunks.append((sentence[start:], after))
+    return chunks
+
+
+def _split_zh_connectors(sentence: str) -> list[tuple[str, bool]]:
+    """Cut before 另外 / 还有 / 以及 … after a comma or a question; 今年还有名额吗 stays whole."""
+    chunks: list[tuple[str, bool]] = []
+    start, after = 0, False
+    for found in _ZH_CONNECTOR.finditer(sentence):
+        before = sentence[start : found.start()]
+        rest = sentence[found.end() :]
+        after_comma = before.rstrip(" ")[-1:] in ("，", ",", "、", " ")
+        if before.strip(_EDGE) and rest.strip(_EDGE) and (after_comma or (asks(before) and asks(rest))):
+            chunks.append((before, after))
+            start, after = found.end(), True
+    chunks.append((sentence[start:], after))
+    return chunks
+
+
+def _split_at_commas(chunk: str) -> list[str]:
+    """Cut at commas only between two Chinese questions ("学费多少，学制几年"); other commas join clauses
+    (English puts "and" or a question mark between its questions; "what if I fail, do I …" is one)."""
+    if not CJK.search(chunk):
+        return [chunk]
+    cuts = [0]
+    for comma in _CLAUSE_COMMA.finditer(chunk):
+        before, clause = chunk[cuts[-1] : comma.start()], chunk[comma.end() :]
+        following = _CLAUSE_COMMA.split(clause, maxsplit=1)[0]
+        if before.strip(_EDGE) and asks(before) and asks(following):
+            cuts.append(comma.end())
+    return [chunk[a:b] for a, b in zip(cuts, [*cuts[1:], len(chunk)], strict=True)]

@@ -1,0 +1,78 @@
+"""Finding the questions in a message: where a message is cut into questions, and where it is not."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.questions import split_message, split_questions
+
+
+@pytest.mark.parametrize(
+    ("message", "questions"),
+    [
+        # question marks and full stops
+        ("招多少人？学制几年？", ["招多少人？", "学制几年？"]),
+        (
+            "How much is the fee? How long is the programme?",
+            ["How much is the fee?", "How long is the programme?"],
+        ),
+        # connectors
+        ("学费多少，另外有口试吗", ["学费多少", "有口试吗"]),
+        ("学费多少还有学制几年", ["学费多少", "学制几年"]),
+        ("学费多少，以及学制几年？", ["学费多少", "学制几年？"]),
+        ("What's the fee, and is there an oral test?", ["What's the fee", "is there an oral test?"]),
+        ("What is the fee and how long is the programme?", ["What is the fee", "how long is the programme?"]),
+        (
+            "What is the fee? Also, is there an oral test?",
+            ["What is the fee?", "Also, is there an oral test?"],
+        ),
+        ("what is the fee plus do I need IELTS", ["what is the fee", "do I need IELTS"]),
+        # a comma between two Chinese questions
+        ("学费多少，学制几年", ["学费多少", "学制几年"]),
+        # numbered lists
+        ("1. 学费多少 2. 学制几年 3. 有口试吗", ["学费多少", "学制几年", "有口试吗"]),
+        ("①学费多少②学制几年", ["学费多少", "学制几年"]),
+        ("Two things: 1) tuition fee 2) duration", ["tuition fee", "duration"]),
+        # lists of topics
+        ("学费、学制、招多少人", ["学费", "学制", "招多少人"]),
+        ("学费、学制和招生人数", ["学费", "学制", "招生人数"]),
+        ("fees, duration and intake", ["fees", "duration", "intake"]),
+        ("What are the fees, duration and intake?", ["What are the fees", "duration", "intake"]),
+    ],
+)
+def test_a_message_is_cut_where_a_new_question_starts(message: str, questions: list[str]) -> None:
+    assert split_questions(message) == questions
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Is the degree recognised in China and the UK?",
+        "重庆和四川各招多少",
+        "今年还有名额吗",
+        "what if I fail and can't keep up, do I get kicked out or moved?",
+        "Is it taught in English, and by whom?",
+        "what's the 'one programme, two schools, five years' model",
+        "你好，我是河南的，学费多少",
+        "Hello, how much is the fee?",
+        "学费每年2.5万吗",
+    ],
+)
+def test_one_question_stays_whole(message: str) -> None:
+    assert split_questions(message) == [message]
+
+
+def test_greetings_and_background_are_not_questions() -> None:
+    pieces = split_message(
+        "Dear teacher, good morning. My son is in Henan. Is the course taught in English? Thanks."
+    )
+    assert [p.text for p in pieces if p.is_question] == ["Is the course taught in English?"]
+    assert "My son is in Henan." in [p.text for p in pieces]
+
+
+def test_numbers_inside_an_item_do_not_start_a_new_one() -> None:
+    assert split_questions("1. 学费是2.5万吗 2. 学制几年") == ["学费是2.5万吗", "学制几年"]
+
+
+def test_a_list_of_one_is_one_question() -> None:
+    assert split_questions("1. 学费多少") == ["学费多少"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import marshal
 import re
+import tempfile
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -381,6 +383,24 @@ def english_lexicon() -> EnglishLexicon:
     return EnglishLexicon(words, everyday)
 
 
+def _jieba_tokenizer() -> jieba.Tokenizer:
+    """A jieba tokenizer with the default dictionary, read from jieba's own cache file in one piece.
+
+    jieba's initialize() unmarshals the cache straight from the file object, in many small reads; reading
+    the bytes first and unmarshalling them builds the same dictionary about three times faster.
+    """
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    cache = Path(tempfile.gettempdir()) / "jieba.cache"
+    try:
+        tokenizer.FREQ, tokenizer.total = marshal.loads(cache.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        tokenizer.initialize()  # no cache yet (or a broken one): jieba builds and writes it
+    else:
+        tokenizer.initialized = True
+    return tokenizer
+
+
 @dataclass(frozen=True)
 class Tokens:
     """What the index sees of one text: words (canonical, folded) and Chinese character bigrams."""
@@ -399,9 +419,7 @@ class Tokeniser:
         userdict: Path | None = None,
         extra_words: Iterable[str] = (),
     ) -> None:
-        jieba.setLogLevel(logging.WARNING)
-        self._jieba = jieba.Tokenizer()
-        self._jieba.initialize()
+        self._jieba = _jieba_tokenizer()
         if userdict is not None and userdict.exists():
             with userdict.open("rb") as handle:  # jieba leaves a path it opens itself unclosed
                 self._jieba.load_userdict(handle)

@@ -141,7 +141,8 @@ class GunicornServer:
         """The parent's environment without faqbot overrides, plus bind, workers and the given variables."""
         env = {key: value for key, value in os.environ.items() if key not in ENV_OVERRIDES}
         env["FAQBOT_BIND"] = f"127.0.0.1:{self.port}"
-        env["FAQBOT_WORKERS"] = str(self.workers)
+        if self.workers:  # 0: gunicorn.conf.py's default
+            env["FAQBOT_WORKERS"] = str(self.workers)
         env.update(self.extra_env)
         return env
 
@@ -202,6 +203,19 @@ class GunicornServer:
             if len(fields) > 1 and fields[0] != "Z" and int(fields[1]) == self.process.pid:
                 children.append(int(stat.parent.name))
         return sorted(children)
+
+    def memory(self) -> list[tuple[str, int, int, int]]:
+        """(role, pid, PSS, private) in KiB of the master and each worker, from /proc/<pid>/smaps_rollup."""
+        if self.process is None:
+            return []
+        rows = []
+        for role, pid in [("master", self.process.pid)] + [("worker", pid) for pid in self.worker_pids()]:
+            fields = {}
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+                name, value = line.split(":", 1)
+                fields[name] = int(value.split()[0])
+            rows.append((role, pid, fields["Pss"], fields["Private_Clean"] + fields["Private_Dirty"]))
+        return rows
 
     def log_tail(self, characters: int = 3000) -> str:
         """The end of gunicorn's output, for explaining a failure."""

@@ -88,12 +88,13 @@ class Matcher:
         self._number = {entry.id: number for number, entry in enumerate(corpus.entries)}
         # Families ask the same few questions again and again; a verdict depends only on the text.
         self._cached_match = lru_cache(maxsize=MATCH_CACHE_SIZE)(self._match)
-        normalise = self.analyser.normaliser.normalise
+        normalise = self.analyser.normal
         self._out_of_scope = TermSet(normalise(t) for t in corpus.out_of_scope)
         self._entry_texts = [
             [normalise(t) for t, _ in e.phrasings()] + [normalise(a) for a in e.answer.values()]
             for e in corpus.entries
         ]
+        self.analyser.built()
         self._warm_up()
 
     def analyse(self, text: str) -> Query:

@@ -47,6 +47,7 @@ def latin_words(text: str, whole: Container[str] = ()) -> list[str]:
     return words
 
 
+@lru_cache(maxsize=65536)
 def fold_english(word: str) -> str:
     """Fold simple inflections so that fee/fees, study/studying/studied meet (consistently, not perfectly)."""
     if len(word) <= 3 or not word.isalpha():
@@ -86,15 +87,41 @@ LEXICON_MIN_COUNT = 100
 """Rarer entries of the frequency list are mostly misspellings and names."""
 
 
+LEXICON_FILES = ("english_words.txt", "english_everyday.txt")
+
+
 @cache
 def english_lexicon() -> EnglishLexicon:
-    """The English word-frequency list shipped with pyspellchecker, loaded once per process."""
+    """General English words, loaded once per process from bot/data/ (see lexicon_from_spellchecker)."""
+    words, everyday = (word_list(name) for name in LEXICON_FILES)
+    return EnglishLexicon(words, everyday)
+
+
+def lexicon_from_spellchecker() -> EnglishLexicon:
+    """The lexicon worked out from the word-frequency list shipped with pyspellchecker.
+
+    Working it out takes a third of a second, so bot/data/ keeps the result;
+    `python -m bot.tokenise` writes it again (after an upgrade of pyspellchecker).
+    """
     with resources.files("spellchecker").joinpath("resources/en.json.gz").open("rb") as handle:
         frequencies: dict[str, int] = json.loads(gzip.decompress(handle.read()))
     ranked = sorted(frequencies.items(), key=lambda item: -item[1])
     words = frozenset(w for w, count in ranked if count >= LEXICON_MIN_COUNT and w.isalpha())
     everyday = frozenset(w for w, _ in ranked[:EVERYDAY_WORDS] if w.isalpha())
     return EnglishLexicon(words, everyday)
+
+
+def write_lexicon_files(folder: Path) -> None:
+    """Write the lexicon worked out from pyspellchecker to folder (bot/data/)."""
+    lexicon = lexicon_from_spellchecker()
+    heads = (
+        f"# English words: pyspellchecker's frequency list, words seen at least {LEXICON_MIN_COUNT} times.",
+        f"# Everyday English: the {EVERYDAY_WORDS} most frequent words of pyspellchecker's frequency list.",
+    )
+    for name, head, words in zip(LEXICON_FILES, heads, (lexicon.words, lexicon.everyday), strict=True):
+        note = "# Written by `python -m bot.tokenise`; a real word is never repaired into a corpus word."
+        text = "\n".join([head, note, *sorted(words)]) + "\n"
+        (folder / name).write_text(text, encoding="utf-8")
 
 
 def _jieba_tokenizer() -> jieba.Tokenizer:
@@ -228,7 +255,8 @@ class Tokeniser:
                 mended = None if word in self._lexicon.words else self._closest_english(word)
                 is_unknown = mended is None
                 word = mended or word
-            token = self._canonical.get(fold_english(word), fold_english(word))
+            folded = fold_english(word)
+            token = self._canonical.get(folded, folded)
             words.append(token)
             if is_unknown:
                 unknown.append(token)
@@ -291,3 +319,7 @@ def synonym_groups(data: Mapping[str, object] | None) -> list[list[str]]:
     """The `groups` list of synonyms.yaml, as lists of strings."""
     groups = (data or {}).get("groups") or []
     return [[str(w) for w in group] for group in groups if isinstance(group, list)]
+
+
+if __name__ == "__main__":
+    write_lexicon_files(Path(__file__).resolve().parent / "data")

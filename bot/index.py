@@ -81,6 +81,7 @@ class Analyser:
         chinese: list[str] = []
         # The index analyses the same texts next: each is normalised once, here.
         self._normal_of: dict[str, str] = {}
+        self.tokeniser.remember_surface_words(True)
         for entry in corpus.entries:
             for text, lang in _all_texts(entry):
                 normal = self._normal_of.setdefault(text, self.normaliser.normalise(text))
@@ -112,6 +113,7 @@ class Analyser:
     def built(self) -> None:
         """The index is built: forget the corpus texts' normal forms kept for it."""
         self._normal_of = {}
+        self.tokeniser.remember_surface_words(False)
 
     def _analyse(self, text: str, repair: bool) -> Query:
         normal = self.normal(text)

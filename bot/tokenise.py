@@ -176,6 +176,7 @@ class Tokeniser:
         self._en_known: frozenset[str] = frozenset()
         self._lexicon = english_lexicon()
         self.pinyin = PinyinDictionary(())
+        self._surface_memo: dict[str, tuple[list[str], list[str]]] | None = None
         # One message's sentences and their clauses share runs of Chinese; each run is segmented once.
         self.cut = lru_cache(maxsize=CUT_CACHE_SIZE)(self._cut)
 
@@ -214,8 +215,20 @@ class Tokeniser:
         self._en_vocabulary = sorted(w for w in known if len(w) > 2)
         self.pinyin = PinyinDictionary(chinese_words)
 
+    def remember_surface_words(self, on: bool) -> None:
+        """While an index is built, remember each text's surface words (it is read twice); off forgets them."""
+        self._surface_memo = {} if on else None
+
     def surface_words(self, text: str) -> tuple[list[str], list[str]]:
         """(English words, Chinese words) of normalised text, before stop words and folding."""
+        if self._surface_memo is None:
+            return self._surface_words(text)
+        found = self._surface_memo.get(text)
+        if found is None:
+            found = self._surface_memo[text] = self._surface_words(text)
+        return found
+
+    def _surface_words(self, text: str) -> tuple[list[str], list[str]]:
         english: list[str] = []
         chinese: list[str] = []
         position = 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import hmac
+import ipaddress
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -14,10 +16,11 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
-from bot.cli import reply_as_dict
+from bot.api import reply_as_dict
 from bot.config import Config, load_config
 from bot.engine import FAQBot
 from bot.logs import configure_logging
+from bot.metrics import CONTENT_TYPE, Metrics
 from bot.storage import Storage, StorageError, open_storage
 from bot.wechat_channel import WeChatChannel
 
@@ -34,6 +37,34 @@ class ApiError(Exception):
         self.message = message
 
 
+class OpenedPerProcess:
+    """The configured storage, opened on first use in each process.
+
+    gunicorn builds the app once in its master and forks the workers from it (gunicorn.conf.py); a connection
+    or thread opened before the fork would be shared by every worker, so each worker opens its own.
+    """
+
+    def __init__(self, url: str, clock: Callable[[], float]) -> None:
+        self._url = url
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._storage: Storage | None = None
+
+    def opened(self) -> Storage:
+        """This process's storage, opening it on the first call."""
+        pid = os.getpid()
+        if self._pid != pid or self._storage is None:
+            with self._lock:
+                if self._pid != pid or self._storage is None:
+                    self._storage = open_storage(self._url, clock=self._clock)
+                    self._pid = pid
+        return self._storage
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.opened(), name)
+
+
 def create_app(
     config: Config | None = None,
     storage: Storage | None = None,
@@ -43,12 +74,16 @@ def create_app(
     """Build the app: engine, storage and routes; nothing is created at import time."""
     config = config or load_config(HERE / "config.yaml")
     configure_logging(config.log_level)
-    storage = storage if storage is not None else open_storage(config.storage, clock=clock)
+    storage = storage if storage is not None else OpenedPerProcess(config.storage, clock)  # type: ignore[assignment]
     bot = bot or FAQBot(config, storage, clock=clock)
+    metrics = Metrics(lambda: (len(bot.brain.corpus.entries), bot.brain.loaded_at, bot.last_reload_error))
+    bot.observer = metrics
+    start_process = _process_start(bot, config)
     app = Flask(__name__, static_folder=str(HERE / "static"), static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = max(config.server.max_body_bytes, config.wechat.max_body_bytes)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["faqbot"] = bot
+    app.extensions["faqbot.start_process"] = start_process
     wechat = WeChatChannel(bot, config.wechat, clock=clock)
 
     def fail(status: int, message: str) -> Response:
@@ -74,6 +109,13 @@ def create_app(
     @app.before_request
     def start_timer() -> None:
         g.started = time.perf_counter()
+        start_process()
+
+    @app.after_request
+    def time_request(response: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule is not None else "other"
+        metrics.latency.labels(endpoint).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        return response
 
     @app.after_request
     def log_request(response: Response) -> Response:
@@ -133,10 +175,18 @@ def create_app(
         params = {k: v for k, v in request.args.items()}
         if request.method == "GET":
             status, text = wechat.verify(params)
-            return Response(text, status=status, mimetype="text/plain")
-        body = request.get_data(cache=False)
-        status, text, content_type = wechat.handle(params, body)
+            content_type = "text/plain; charset=utf-8"
+        else:
+            status, text, content_type = wechat.handle(params, request.get_data(cache=False))
+        if status == 403:  # a bad signature or a stale timestamp
+            metrics.signature_failures.inc()
         return Response(text, status=status, content_type=content_type)
+
+    @app.get("/metrics")
+    def metrics_endpoint() -> Response:
+        if not _address_allowed(request.remote_addr, config.server.metrics_allow):
+            _require_admin(config)
+        return Response(metrics.exposition(), content_type=CONTENT_TYPE)
 
     @app.post("/admin/reload")
     def admin_reload() -> Response:
@@ -157,9 +207,39 @@ def create_app(
         except StorageError as exc:
             raise ApiError(503, f"storage unavailable: {exc}") from exc
 
-    if config.server.watch_corpus:
-        _start_corpus_watcher(bot, config.server.watch_interval)
     return app
+
+
+def _process_start(bot: FAQBot, config: Config) -> Callable[[], None]:
+    """What each serving process starts for itself once: its storage connection and its corpus watcher."""
+    started = [0]
+    lock = threading.Lock()
+
+    def start() -> None:
+        pid = os.getpid()
+        if started[0] == pid:
+            return
+        with lock:
+            if started[0] == pid:
+                return
+            if isinstance(bot.storage, OpenedPerProcess):
+                bot.storage.opened()
+            if config.server.watch_corpus:
+                _start_corpus_watcher(bot, config.server.watch_interval)
+            started[0] = pid
+
+    return start
+
+
+def _address_allowed(address: str | None, allowed: tuple[str, ...]) -> bool:
+    """True when the client's address is in one of the allowed networks (e.g. the Prometheus server)."""
+    if not address or not allowed:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(network, strict=False) for network in allowed)
 
 
 def _json_body(max_bytes: int) -> dict[str, Any]:
@@ -231,6 +311,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args()
     app = create_app(load_config(args.config))
+    app.extensions["faqbot.start_process"]()
     app.run(host=args.host, port=args.port, threaded=True)
 
 

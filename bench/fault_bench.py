@@ -41,7 +41,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load_bench import (
+from harness import (
     JSON_HEADERS,
     ROOT,
     Call,

@@ -17,469 +17,49 @@ The questions are the evaluation set (faq_corpus/eval.yaml), both languages, shu
 (2xx responses per second), p50 and p99 latency and errors (non-2xx or no response) per endpoint, and the
 ratio of /wechat throughput to the bare endpoint's. Not a test: figures only.
 
-fault_bench.py reuses the server and client machinery defined here.
+The server and the Python clients are bench/harness.py's; with wrk installed (a compiled client, so that
+the clients do not take the CPU the server needs) wrk drives the endpoints instead, and the first line says
+which client was used. --client python forces the Python clients.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
-import math
 import os
 import random
-import runpy
 import secrets
-import signal
-import socket
-import subprocess
+import statistics
 import sys
 import tempfile
-import threading
-import time
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType, TracebackType
-from urllib.parse import urlencode
 
-import yaml
-from flask import Flask
-
-ROOT = Path(__file__).resolve().parents[1]
-BENCH = ROOT / "bench"
-sys.path.insert(0, str(ROOT))
-
-from bare_app import BARE_PATH  # noqa: E402
-
-from bot.config import ENV_OVERRIDES, load_config  # noqa: E402
-from bot.wechat import sign  # noqa: E402
-from server import create_app  # noqa: E402
-
-GUNICORN_CONF = ROOT / "gunicorn.conf.py"
-EVAL_FILE = ROOT / "faq_corpus" / "eval.yaml"
-BARE_SPEC = "bare_app:create_app()"
-READY_TIMEOUT_SECONDS = 90.0
-READY_POLL_SECONDS = 0.2
-STOP_TIMEOUT_SECONDS = 20.0
-REQUEST_TIMEOUT_SECONDS = 10.0
-MAX_CALLS_PER_RUN = 2_000_000
-JSON_HEADERS: Mapping[str, str] = MappingProxyType({"Content-Type": "application/json"})
-XML_HEADERS: Mapping[str, str] = MappingProxyType({"Content-Type": "text/xml; charset=utf-8"})
-
-
-def production_app(config_path: str) -> Flask:
-    """The production app factory fed a given config file (gunicorn: "load_bench:production_app('…')")."""
-    return create_app(load_config(config_path))
-
-
-def production_spec(config_path: Path) -> str:
-    """The gunicorn application argument that serves faqbot with the config at config_path."""
-    return f"load_bench:production_app({str(config_path)!r})"
-
-
-def free_port() -> int:
-    """A loopback port that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def write_config(workdir: Path, corpus_dir: Path, storage: str) -> Path:
-    """A copy of config.yaml for a benchmark server: given corpus and storage, watching on, no rate limit."""
-    data = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8")) or {}
-    data["corpus_dir"] = str(corpus_dir)
-    data["storage"] = storage
-    server = data.setdefault("server", {})
-    server["watch_corpus"] = True
-    server["rate_limit_per_minute"] = 0
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    load_config(path, env={})  # refuse here, with the config's own message, what the server would refuse
-    return path
-
-
-def gunicorn_setting(name: str) -> object:
-    """A value of gunicorn.conf.py as it evaluates in this environment (e.g. threads)."""
-    return runpy.run_path(str(GUNICORN_CONF)).get(name)
-
-
-def sqlite_url(path: Path) -> str:
-    """The storage URL of an SQLite file at an absolute path."""
-    return f"sqlite://{path.resolve()}"
-
-
-class GunicornServer:
-    """One gunicorn master in its own process group, bound to a free loopback port; a context manager."""
-
-    def __init__(
-        self,
-        name: str,
-        app_spec: str,
-        workdir: Path,
-        workers: int,
-        env: Mapping[str, str] | None = None,
-        ready_path: str = "/healthz",
-    ) -> None:
-        self.name = name
-        self.app_spec = app_spec
-        self.workdir = workdir
-        self.workers = workers
-        self.extra_env = dict(env or {})
-        self.ready_path = ready_path
-        self.port = 0
-        self.log_path = workdir / f"{name}-gunicorn.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> GunicornServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def _environment(self) -> dict[str, str]:
-        """The parent's environment without faqbot overrides, plus bind, workers and the given variables."""
-        env = {key: value for key, value in os.environ.items() if key not in ENV_OVERRIDES}
-        env["FAQBOT_BIND"] = f"127.0.0.1:{self.port}"
-        env["FAQBOT_WORKERS"] = str(self.workers)
-        env.update(self.extra_env)
-        return env
-
-    def start(self) -> None:
-        """Start gunicorn with gunicorn.conf.py and wait, bounded, until ready_path answers 200."""
-        self.port = free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(GUNICORN_CONF),
-            "--pythonpath",
-            str(BENCH),
-            self.app_spec,
-        ]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=self._environment(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            self._wait_until_ready()
-        except RuntimeError:
-            self.stop()
-            raise
-
-    def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process is None or self.process.poll() is not None:
-                raise RuntimeError(f"{self.name}: gunicorn exited during start-up\n{self.log_tail()}")
-            try:
-                status, _ = fetch(self.port, "GET", self.ready_path)
-            except (OSError, http.client.HTTPException):
-                status = 0
-            if status == 200:
-                return
-            time.sleep(READY_POLL_SECONDS)
-        raise RuntimeError(f"{self.name}: no 200 from {self.ready_path} in {READY_TIMEOUT_SECONDS:.0f} s")
-
-    def worker_pids(self) -> list[int]:
-        """The master's live child processes (its workers), from /proc."""
-        if self.process is None:
-            return []
-        children = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                text = stat.read_text()
-            except OSError:
-                continue
-            fields = text[text.rfind(")") + 2 :].split()
-            if len(fields) > 1 and fields[0] != "Z" and int(fields[1]) == self.process.pid:
-                children.append(int(stat.parent.name))
-        return sorted(children)
-
-    def log_tail(self, characters: int = 3000) -> str:
-        """The end of gunicorn's output, for explaining a failure."""
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")[-characters:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        """SIGTERM the process group, SIGKILL it if the master has not exited in time; reap the master."""
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=STOP_TIMEOUT_SECONDS)
-
-
-def fetch(
-    port: int, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
-) -> tuple[int, bytes]:
-    """One request on a fresh connection (so that successive calls can reach different workers)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_SECONDS)
-    try:
-        connection.request(method, path, body=body, headers=dict(headers or {}))
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
-def ask(port: int, question: str, session: str | None = None) -> dict:
-    """POST /api/ask on a fresh connection and return the JSON reply (with the status under "_status")."""
-    payload: dict[str, str] = {"question": question}
-    if session:
-        payload["session"] = session
-    status, body = fetch(port, "POST", "/api/ask", json.dumps(payload).encode(), JSON_HEADERS)
-    try:
-        reply = json.loads(body)
-    except ValueError:
-        reply = {"raw": body.decode("utf-8", "replace")}
-    return {**reply, "_status": status}
-
-
-def healthz(port: int) -> dict:
-    """GET /healthz on a fresh connection; an unreachable server gives {"_status": 0}."""
-    try:
-        status, body = fetch(port, "GET", "/healthz")
-        return {**json.loads(body), "_status": status}
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        return {"_status": 0, "_error": type(exc).__name__}
-
-
-@dataclass(frozen=True)
-class Call:
-    """One HTTP request to make; label says what it carries (a question, a unique text)."""
-
-    method: str
-    path: str
-    body: bytes
-    headers: Mapping[str, str]
-    label: str = ""
-
-
-@dataclass(frozen=True)
-class Result:
-    """What happened to one Call: status None means no response (connection error or timeout)."""
-
-    call: Call
-    status: int | None
-    body: bytes
-    started: float
-    seconds: float
-    error: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """A 2xx response; anything else counts as an error."""
-        return self.status is not None and 200 <= self.status < 300
-
-
-class KeepAliveClient:
-    """One persistent HTTP/1.1 connection, reopened after any failure, like a pooled client."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self._connection: http.client.HTTPConnection | None = None
-
-    def send(self, call: Call) -> tuple[int, bytes]:
-        """Send on the open connection (opening one if needed) and return status and body."""
-        if self._connection is None:
-            self._connection = http.client.HTTPConnection(
-                "127.0.0.1", self.port, timeout=REQUEST_TIMEOUT_SECONDS
-            )
-        try:
-            self._connection.request(call.method, call.path, body=call.body, headers=dict(call.headers))
-            response = self._connection.getresponse()
-            data = response.read()
-        except (OSError, http.client.HTTPException):
-            self.close()
-            raise
-        if response.will_close:
-            self.close()
-        return response.status, data
-
-    def close(self) -> None:
-        """Drop the connection so that the next send opens a new one."""
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-
-@dataclass
-class Run:
-    """The results of one drive() and the wall time it took."""
-
-    results: list[Result] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-def drive(
-    port: int,
-    next_call: Callable[[int], Call],
-    clients: int,
-    seconds: float,
-    stop: threading.Event | None = None,
-    max_calls: int = MAX_CALLS_PER_RUN,
-) -> Run:
-    """Send calls from `clients` threads until `seconds` pass, `stop` is set or max_calls are made."""
-    deadline = time.monotonic() + seconds
-    stop = stop or threading.Event()
-    numbers_lock = threading.Lock()
-    issued = [0]
-    per_client: list[list[Result]] = [[] for _ in range(clients)]
-
-    def take_number() -> int | None:
-        with numbers_lock:
-            if issued[0] >= max_calls:
-                return None
-            issued[0] += 1
-            return issued[0] - 1
-
-    def client_loop(results: list[Result]) -> None:
-        client = KeepAliveClient(port)
-        try:
-            while time.monotonic() < deadline and not stop.is_set():
-                number = take_number()
-                if number is None:
-                    return
-                call = next_call(number)
-                started = time.monotonic()
-                try:
-                    status, body = client.send(call)
-                    results.append(Result(call, status, body, started, time.monotonic() - started))
-                except (OSError, http.client.HTTPException) as exc:
-                    error = type(exc).__name__
-                    results.append(Result(call, None, b"", started, time.monotonic() - started, error))
-        finally:
-            client.close()
-
-    threads = [
-        threading.Thread(target=client_loop, args=(results,), name=f"client-{index}", daemon=True)
-        for index, results in enumerate(per_client)
-    ]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=max(deadline - time.monotonic(), 0) + REQUEST_TIMEOUT_SECONDS + 5)
-    run = Run(seconds=time.monotonic() - started)
-    for results in per_client:
-        run.results.extend(list(results))
-    run.results.sort(key=lambda result: result.started)
-    return run
-
-
-@dataclass(frozen=True)
-class Summary:
-    """The figures printed for one endpoint."""
-
-    requests: int
-    ok: int
-    errors: int
-    seconds: float
-    p50_ms: float
-    p99_ms: float
-
-    @property
-    def per_second(self) -> float:
-        """Throughput in 2xx responses per second of wall time."""
-        return self.ok / self.seconds if self.seconds > 0 else 0.0
-
-
-def percentile(sorted_values: list[float], share: float) -> float:
-    """Nearest-rank percentile of an ascending list (0 when empty)."""
-    if not sorted_values:
-        return 0.0
-    rank = max(1, math.ceil(share * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
-def summarise(run: Run) -> Summary:
-    """Reduce a run to the figures printed, so every endpoint is measured the same way."""
-    latencies = sorted(result.seconds * 1000 for result in run.results)
-    ok = sum(1 for result in run.results if result.ok)
-    return Summary(
-        requests=len(run.results),
-        ok=ok,
-        errors=len(run.results) - ok,
-        seconds=run.seconds,
-        p50_ms=percentile(latencies, 0.50),
-        p99_ms=percentile(latencies, 0.99),
-    )
-
-
-def load_questions(path: Path = EVAL_FILE, answerable_only: bool = False) -> list[str]:
-    """The evaluation questions (optionally only those an entry answers), in file order."""
-    items = yaml.safe_load(path.read_text(encoding="utf-8"))["items"]
-    return [str(item["q"]) for item in items if item.get("id") or not answerable_only]
-
-
-def _cdata(text: str) -> str:
-    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
-
-
-def wechat_calls(token: str, questions: list[str]) -> Callable[[int], Call]:
-    """Signed plain-mode text messages, each from a new user with a new MsgId, cycling the questions."""
-
-    def build(number: int) -> Call:
-        question = questions[number % len(questions)]
-        timestamp = str(int(time.time()))
-        nonce = secrets.token_hex(8)
-        user = "o-bench-" + uuid.uuid4().hex[:20]
-        msg_id = str(uuid.uuid4().int >> 65)
-        query = urlencode(
-            {
-                "signature": sign(token, timestamp, nonce),
-                "timestamp": timestamp,
-                "nonce": nonce,
-                "openid": user,
-            }
-        )
-        body = (
-            "<xml>"
-            f"<ToUserName>{_cdata('gh_bench_account')}</ToUserName>"
-            f"<FromUserName>{_cdata(user)}</FromUserName>"
-            f"<CreateTime>{timestamp}</CreateTime>"
-            f"<MsgType>{_cdata('text')}</MsgType>"
-            f"<Content>{_cdata(question)}</Content>"
-            f"<MsgId>{msg_id}</MsgId>"
-            "</xml>"
-        )
-        return Call("POST", f"/wechat?{query}", body.encode("utf-8"), XML_HEADERS, question)
-
-    return build
-
-
-def ask_calls(
-    questions: list[str], path: str = "/api/ask", session_prefix: str | None = "bench"
-) -> Callable[[int], Call]:
-    """JSON questions, each in a new session (or none when session_prefix is None), cycling the questions."""
-
-    def build(number: int) -> Call:
-        question = questions[number % len(questions)]
-        payload = {"question": question}
-        if session_prefix is not None:
-            payload["session"] = f"{session_prefix}-{uuid.uuid4().hex}"
-        return Call("POST", path, json.dumps(payload, ensure_ascii=False).encode(), JSON_HEADERS, question)
-
-    return build
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bare_app import BARE_PATH
+from harness import (
+    BARE_SPEC,
+    EVAL_FILE,
+    ROOT,
+    WRK,
+    Call,
+    GunicornServer,
+    Run,
+    Summary,
+    WrkRun,
+    ask_calls,
+    drive,
+    gunicorn_setting,
+    load_questions,
+    production_spec,
+    sqlite_url,
+    summarise,
+    wechat_calls,
+    write_config,
+    wrk_drive,
+    wrk_script,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -491,15 +71,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each endpoint")
     parser.add_argument("--rounds", type=int, default=10, help="turns the endpoints take, sharing --seconds")
     parser.add_argument("--seed", type=int, default=7, help="order of the questions")
+    parser.add_argument(
+        "--client", choices=("auto", "wrk", "python"), default="auto", help="wrk when installed (auto)"
+    )
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.clients < 1 or args.workers < 1 or args.warmup < 0 or args.rounds < 1:
         parser.error("--seconds must be > 0, --clients, --workers and --rounds >= 1, --warmup >= 0")
 
+    use_wrk = args.client == "wrk" or (args.client == "auto" and WRK is not None)
+    if use_wrk and WRK is None:
+        parser.error("--client wrk: wrk is not installed")
     questions = load_questions()
     random.Random(args.seed).shuffle(questions)
     token = secrets.token_hex(16)
     threads = gunicorn_setting("threads")
     print(
+        f"client: {'wrk (' + str(WRK) + ')' if use_wrk else 'Python keep-alive clients (threads)'}; "
         f"gunicorn.conf.py: {args.workers} workers x {threads} threads ({gunicorn_setting('worker_class')}); "
         f"{args.clients} clients; {args.seconds:g} s per endpoint in {args.rounds} turns, "
         f"after {args.warmup:g} s warm-up; "
@@ -524,18 +111,23 @@ def main(argv: list[str] | None = None) -> int:
             ("POST /api/ask", faqbot.port, ask_calls(questions)),
             (f"POST {BARE_PATH}", bare.port, ask_calls(questions, BARE_PATH)),
         ]
+        if use_wrk:
+            summaries = _wrk_phases(workdir, faqbot.port, bare.port, token, questions, args)
+            phases = []
         for _, port, calls in phases:
-            if args.warmup:
+            if args.warmup and not use_wrk:
                 drive(port, calls, args.clients, args.warmup)
         # The endpoints take turns in short slices, so that a machine that speeds up or slows down during
         # the run (a shared virtual machine does) weighs on each endpoint alike.
         runs: dict[str, Run] = {name: Run() for name, _, _ in phases}
-        for _ in range(args.rounds):
+        rounds = 0 if use_wrk else args.rounds
+        for _ in range(rounds):
             for name, port, calls in phases:
                 run = drive(port, calls, args.clients, args.seconds / args.rounds)
                 runs[name].results.extend(run.results)
                 runs[name].seconds += run.seconds
-        summaries = {name: summarise(run) for name, run in runs.items()}
+        if not use_wrk:
+            summaries = {name: summarise(run) for name, run in runs.items()}
         for server in (faqbot, bare):
             if server.process is None or server.process.poll() is not None:
                 print(f"warning: {server.name} server exited during the run\n{server.log_tail()}")
@@ -547,10 +139,49 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:<16}{summary.requests:>10}{summary.per_second:>10.1f}"
             f"{summary.p50_ms:>10.1f}{summary.p99_ms:>10.1f}{summary.errors:>8}"
         )
-    wechat, bare_summary = summaries[phases[0][0]], summaries[phases[2][0]]
+    names = list(summaries)
+    wechat, bare_summary = summaries[names[0]], summaries[names[2]]
     if bare_summary.per_second > 0:
         print(f"\n/wechat throughput / bare endpoint: {wechat.per_second / bare_summary.per_second:.3f}")
     return 0
+
+
+def _wrk_phases(
+    workdir: Path,
+    faqbot_port: int,
+    bare_port: int,
+    token: str,
+    questions: list[str],
+    args: argparse.Namespace,
+) -> dict[str, Summary]:
+    """The three endpoints driven by wrk in interleaved turns; p50 and p99 are the medians of the turns'."""
+    endpoints = [
+        ("POST /wechat", faqbot_port, "wechat", "/wechat"),
+        ("POST /api/ask", faqbot_port, "ask", "/api/ask"),
+        (f"POST {BARE_PATH}", bare_port, "ask", BARE_PATH),
+    ]
+    runs: dict[str, list[WrkRun]] = {name: [] for name, *_ in endpoints}
+    slice_seconds = max(1.0, args.seconds / args.rounds)
+    number = 0
+    for turn in range(-1 if args.warmup else 0, args.rounds):
+        for name, port, kind, path in endpoints:
+            number += 1
+            script = workdir / f"wrk-{number}.lua"
+            script.write_text(wrk_script(kind, path, questions, number, token), encoding="utf-8")
+            run = wrk_drive(port, script, args.clients, args.warmup if turn < 0 else slice_seconds)
+            if turn >= 0:
+                runs[name].append(run)
+    return {
+        name: Summary(
+            requests=sum(r.requests for r in turns),
+            ok=sum(r.ok for r in turns),
+            errors=sum(r.errors for r in turns),
+            seconds=sum(r.seconds for r in turns),
+            p50_ms=statistics.median(r.p50_ms for r in turns),
+            p99_ms=statistics.median(r.p99_ms for r in turns),
+        )
+        for name, turns in runs.items()
+    }
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from bot.api import reply_as_dict
 from bot.config import Config, ConfigError, load_config
 from bot.corpus import CorpusError, Problem, read_corpus
 from bot.storage import MemoryStorage
@@ -24,19 +25,6 @@ def _bot(args: argparse.Namespace, storage=None):
     from bot.engine import FAQBot
 
     return FAQBot(_config(args), storage if storage is not None else MemoryStorage())
-
-
-def reply_as_dict(reply) -> dict:
-    """The JSON shape shared with the HTTP API."""
-    return {
-        "answer": reply.text,
-        "matched": reply.matched,
-        "faq_id": reply.faq_id,
-        "score": reply.confidence,
-        "lang": reply.lang,
-        "suggestions": [{"id": s.id, "question": s.question} for s in reply.suggestions],
-        "parts": [{"faq_id": p.faq_id, "matched": p.matched, "score": p.confidence} for p in reply.asked()],
-    }
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -274,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from bot.reports import add_report_commands
 
-    add_report_commands(sub)
+    add_report_commands(sub, _config)
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -68,6 +69,8 @@ class ServerConfig:
     rate_limit_per_minute: int = 30
     watch_corpus: bool = True
     watch_interval: float = 2.0
+    metrics_allow: tuple[str, ...] = ()
+    """Addresses or networks (127.0.0.1, 10.0.0.0/8) that may read /metrics without the admin token."""
 
 
 @dataclass(frozen=True)
@@ -145,9 +148,11 @@ def _coerce(default: Any, value: Any, key: str) -> Any:
             return str(value)
         raise ConfigError(f"{key}: expected text, got {value!r}")
     if isinstance(default, tuple):
+        if value is None:
+            return ()
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return tuple(value)
-        raise ConfigError(f"{key}: expected a list of names, got {value!r}")
+        raise ConfigError(f"{key}: expected a list of text, got {value!r}")
     if isinstance(default, Mapping):
         if value is None:
             return {}
@@ -167,6 +172,13 @@ def _validate(config: Config) -> None:
         )
     if m.max_suggestions < 1 or m.shortlist_size < m.max_suggestions:
         raise ConfigError("match: max_suggestions must be >= 1 and shortlist_size >= max_suggestions")
+    for network in config.server.metrics_allow:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"server.metrics_allow: {network!r} is not an address or network such as 10.0.0.0/8"
+            ) from None
     aes = config.wechat.aes_key
     if aes and len(aes) != 43:
         raise ConfigError(f"wechat.aes_key: an EncodingAESKey has 43 characters, this one has {len(aes)}")

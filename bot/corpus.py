@@ -143,8 +143,16 @@ class Corpus:
         return {e.id: e for e in self.entries}
 
 
+# libyaml parses the corpus several times faster; the pure-Python parser stays for the messages of broken files.
+_FastSafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class _LineLoader(yaml.SafeLoader):
     """A safe loader that remembers the line of every mapping and of each of its keys."""
+
+
+class _FastLineLoader(_FastSafeLoader):  # type: ignore[misc,valid-type]
+    """_LineLoader on libyaml's parser, when PyYAML was built with it."""
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
@@ -157,6 +165,7 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str,
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_FastLineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
@@ -165,6 +174,10 @@ def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(path.name, 0, f"cannot read the file: {exc}")]
+    try:
+        return yaml.load(text, Loader=_FastLineLoader), []
+    except yaml.YAMLError:
+        pass  # parse again below, for the pure-Python parser's message and line
     try:
         return yaml.load(text, Loader=_LineLoader), []
     except yaml.YAMLError as exc:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from bot.config import Config, load_config
 from bot.corpus import Corpus, CorpusError, load_corpus
@@ -31,6 +32,29 @@ class Brain:
     dialogue: Dialogue
     loaded_at: float
     signature: str
+
+
+class Observer(Protocol):
+    """What the bot reports as it works (the server counts it for monitoring)."""
+
+    def question(self, record: QuestionRecord) -> None: ...
+
+    def storage_error(self, error: StorageError) -> None: ...
+
+    def retry_answered(self) -> None: ...
+
+
+class Unobserved:
+    """The default observer: nothing is counted."""
+
+    def question(self, record: QuestionRecord) -> None:
+        """Ignore an answered question."""
+
+    def storage_error(self, error: StorageError) -> None:
+        """Ignore a storage failure (the bot has logged it)."""
+
+    def retry_answered(self) -> None:
+        """Ignore a retry answered from the dedupe store."""
 
 
 def corpus_signature(directory: Path) -> str:
@@ -75,6 +99,7 @@ class FAQBot:
         self._reload_lock = threading.Lock()
         self.last_reload_error: str | None = None
         self._failed_signature: str | None = None
+        self.observer: Observer = Unobserved()
 
     @classmethod
     def from_config(
@@ -105,7 +130,11 @@ class FAQBot:
         brain = self._brain
         convo = self._load(session)
         reply = brain.dialogue.respond(text, convo, lang_hint=lang, max_bytes=max_bytes)
-        self._keep(session, convo, writes, self._records(text, session, channel, reply))
+        records = self._records(text, session, channel, reply)
+        self._keep(session, convo, writes, records)
+        if writes is None:  # otherwise the caller reports them once its writes are kept
+            for record in records:
+                self.observer.question(record)
         return reply
 
     def menu(
@@ -134,6 +163,7 @@ class FAQBot:
         try:
             self.storage.write(writes)
         except StorageError as exc:
+            self.observer.storage_error(exc)
             log.error("storage unavailable, conversation state and question log not saved: %s", exc)
 
     def session_language(self, session: str) -> str | None:
@@ -152,6 +182,7 @@ class FAQBot:
         try:
             return self.storage.hit("rate:" + self.hash_user(user), 60) > limit
         except StorageError as exc:
+            self.observer.storage_error(exc)
             log.error("storage unavailable, rate limit not applied: %s", exc)
             return False
 
@@ -166,6 +197,7 @@ class FAQBot:
         try:
             return Conversation.from_state(self.storage.load_session(self._session_key(session)))
         except StorageError as exc:
+            self.observer.storage_error(exc)
             log.error("storage unavailable, answering without conversation state: %s", exc)
             return Conversation()
 

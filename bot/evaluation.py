@@ -213,6 +213,8 @@ class Report:
             self.answerable_accuracy >= thresholds.min_answerable_accuracy
             and self.wrong_rate <= thresholds.max_wrong_rate
             and self.oos_declined >= thresholds.min_oos_declined
+            and self.suggest_rate <= thresholds.max_suggest_rate
+            and self.one_tap_rate >= thresholds.min_one_tap
         )
 
 

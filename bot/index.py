@@ -79,9 +79,13 @@ class Analyser:
         self.spotter = EntitySpotter(corpus.entity_names, corpus.entity_ignore, self.normaliser.normalise)
         english: list[str] = []
         chinese: list[str] = []
+        # The index analyses the same texts next: each is normalised once, here.
+        self._normal_of: dict[str, str] = {}
+        self.tokeniser.remember_surface_words(True)
         for entry in corpus.entries:
             for text, lang in _all_texts(entry):
-                en, zh = self.tokeniser.surface_words(self.normaliser.normalise(text))
+                normal = self._normal_of.setdefault(text, self.normaliser.normalise(text))
+                en, zh = self.tokeniser.surface_words(normal)
                 # Latin words inside Chinese phrasings may be pinyin ("dianhua"), so only English texts teach English.
                 english += en if lang == "en" else []
                 chinese += zh
@@ -102,8 +106,17 @@ class Analyser:
         self._cached_analyse.cache_clear()
         self.tokeniser.clear_cache()
 
+    def normal(self, text: str) -> str:
+        """The normal form of a text (remembered for the corpus texts while the index is built)."""
+        return self._normal_of.get(text) or self.normaliser.normalise(text)
+
+    def built(self) -> None:
+        """The index is built: forget the corpus texts' normal forms kept for it."""
+        self._normal_of = {}
+        self.tokeniser.remember_surface_words(False)
+
     def _analyse(self, text: str, repair: bool) -> Query:
-        normal = self.normaliser.normalise(text)
+        normal = self.normal(text)
         lang = detect_language(normal)
         pinyin = self.tokeniser.read_pinyin(normal) if repair and lang == "en" else None
         if pinyin:

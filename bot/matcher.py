@@ -93,7 +93,7 @@ class Matcher:
         self._number = {entry.id: number for number, entry in enumerate(corpus.entries)}
         # Families ask the same few questions again and again; a verdict depends only on the text.
         self._cached_match = lru_cache(maxsize=MATCH_CACHE_SIZE)(self._match)
-        normalise = self.analyser.normaliser.normalise
+        normalise = self.analyser.normal
         self._out_of_scope = TermSet(normalise(t) for t in corpus.out_of_scope)
         self._entry_texts = [
             [normalise(t) for t, _ in e.phrasings()] + [normalise(a) for a in e.answer.values()]
@@ -101,6 +101,7 @@ class Matcher:
         ]
         self._answer_features = [self._answer_words(e) for e in corpus.entries]
         self._answer_facts = [{lang: _facts(e.answer[lang]) for lang in e.answer} for e in corpus.entries]
+        self.analyser.built()
         self._warm_up()
 
     def _answer_words(self, entry: Entry) -> frozenset[str]:
@@ -343,7 +344,7 @@ class Matcher:
         for candidate in candidates:
             if best.confidence - candidate.confidence > VARIANT_REACH:
                 break
-            if self._has_named_variant(query, candidate.entry):
+            if self._has_named_variant(query, candidate.entry) and self._speaks_to(query, candidate, best):
                 promoted = Candidate(candidate.entry, best.confidence, candidate.evidence)
                 ceiling = best.confidence - self.settings.answer_margin
                 others = [
@@ -353,6 +354,16 @@ class Matcher:
                 ]
                 return (promoted, *sorted(others, key=lambda c: (-c.confidence, c.entry.id)))
         return candidates
+
+    def _speaks_to(self, query: Query, candidate: Candidate, best: Candidate) -> bool:
+        """True when the candidate's phrasings or answers use every word of the question that the best's do.
+
+        "四川考生学费多少" names Sichuan, but the province entry says nothing of 学费: the fee entry answers.
+        """
+        words = {f for f in query.features if f[0] not in "~@"}
+        own, rival = self._number[candidate.entry.id], self._number[best.entry.id]
+        spoken = self.index.entry_features[own] | self._answer_features[own]
+        return words & (self.index.entry_features[rival] | self._answer_features[rival]) <= spoken
 
     @staticmethod
     def _has_named_variant(query: Query, entry: Entry) -> bool:

@@ -7,12 +7,14 @@ import csv
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rapidfuzz import fuzz
 
+from bot.config import Config
 from bot.storage import QuestionRecord, Storage, StorageError, open_storage
 from bot.text import TextNormaliser
 
@@ -90,9 +92,7 @@ def _day(epoch: float) -> str:
 
 
 def _storage(args: argparse.Namespace) -> Storage:
-    from bot.cli import _config
-
-    return open_storage(_config(args).storage)
+    return open_storage(args.config_of(args).storage)
 
 
 def cmd_unanswered(args: argparse.Namespace) -> int:
@@ -153,15 +153,17 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_report_commands(sub: argparse._SubParsersAction) -> None:
-    """Register the report commands (unanswered, stats) on the CLI."""
+def add_report_commands(
+    sub: argparse._SubParsersAction, config_of: Callable[[argparse.Namespace], Config]
+) -> None:
+    """Register the report commands (unanswered, stats) on the CLI; config_of reads the chosen config."""
     unanswered = sub.add_parser(
         "unanswered", help="declined questions grouped by similarity, most frequent first"
     )
     unanswered.add_argument("--since", help="only questions from this date (YYYY-MM-DD, UTC)")
     unanswered.add_argument("--csv", help="write the groups to this CSV file (opens in Excel)")
     unanswered.add_argument("--limit", type=int, default=50, help="groups to print (default 50)")
-    unanswered.set_defaults(func=cmd_unanswered)
+    unanswered.set_defaults(func=cmd_unanswered, config_of=config_of)
     stats = sub.add_parser("stats", help="questions per day, entry, language and channel; outcome rates")
     stats.add_argument("--since", help="only questions from this date (YYYY-MM-DD, UTC)")
-    stats.set_defaults(func=cmd_stats)
+    stats.set_defaults(func=cmd_stats, config_of=config_of)

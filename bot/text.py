@@ -30,8 +30,12 @@ class TextNormaliser:
 
     def normalise(self, text: str) -> str:
         """Return the question in one canonical form: NFKC, lower case, simplified Chinese, plain spaces."""
+        text = text or ""
+        if text.isascii():  # no surrogates, full-width forms, compatibility characters or CJK to fold
+            text = _LOOSE_DOTS.sub(" ", _NOISE.sub(" ", text.lower()))
+            return _SPACES.sub(" ", _REPEATED_LETTER.sub(r"\1\1", text)).strip()
         # Lone surrogates (possible in JSON) are not text; drop them before anything encodes the string.
-        text = (text or "").encode("utf-8", "ignore").decode("utf-8")
+        text = text.encode("utf-8", "ignore").decode("utf-8")
         # Full-width letters and punctuation (，？！) first, by table: NFKC maps them the same way, but a text
         # containing them leaves its quick path and costs a hundred times more.
         text = unicodedata.normalize("NFKC", text.translate(_FULL_WIDTH)).lower()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import marshal
 import re
+import tempfile
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -23,301 +25,15 @@ _LATIN_TOKEN = re.compile(r"[0-9a-z@][0-9a-z@.\-_'+]*[0-9a-z]|[0-9a-z]")
 _NUMBER = re.compile(r"[0-9.\-+]+")
 CUT_CACHE_SIZE = 4096
 
-EN_STOP_WORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "am",
-        "do",
-        "does",
-        "did",
-        "doing",
-        "i",
-        "me",
-        "my",
-        "we",
-        "our",
-        "you",
-        "your",
-        "he",
-        "she",
-        "it",
-        "its",
-        "they",
-        "them",
-        "their",
-        "this",
-        "that",
-        "these",
-        "those",
-        "there",
-        "here",
-        "to",
-        "of",
-        "in",
-        "on",
-        "at",
-        "by",
-        "for",
-        "with",
-        "from",
-        "about",
-        "as",
-        "into",
-        "than",
-        "then",
-        "so",
-        "and",
-        "or",
-        "but",
-        "if",
-        "can",
-        "could",
-        "would",
-        "should",
-        "will",
-        "shall",
-        "may",
-        "might",
-        "must",
-        "please",
-        "pls",
-        "plz",
-        "hi",
-        "hey",
-        "hello",
-        "dear",
-        "thank",
-        "thanks",
-        "sir",
-        "madam",
-        "let",
-        "know",
-        "tell",
-        "want",
-        "like",
-        "just",
-        "also",
-        "any",
-        "some",
-        "get",
-        "got",
-        "have",
-        "has",
-        "had",
-        "any",
-        "what",
-        "which",
-        "whats",
-        "what's",
-        "i'm",
-        "im",
-        "it's",
-        "its",
-        "don't",
-        "dont",
-        "is",
-        "it",
-        "ok",
-        "okay",
-        "kindly",
-        "question",
-        "ask",
-        "one",
-        "son",
-        "daughter",
-        "kid",
-        "kids",
-        "child",
-        "children",
-        "boy",
-        "boys",
-        "girl",
-        "nephew",
-        "niece",
-        "parent",
-        "parents",
-        "dad",
-        "mom",
-        "mum",
-        "mother",
-        "father",
-        "teacher",
-        "dear",
-        "regards",
-        "appreciate",
-        "sorry",
-        "bother",
-        "wonder",
-        "wondering",
-        "curious",
-        "hope",
-        "morning",
-        "afternoon",
-        "evening",
-        "advance",
-        "really",
-        "very",
-        "lot",
-        "bit",
-        "quite",
-        "wanna",
-        "gonna",
-        "guys",
-        "u",
-        "r",
-        "ur",
-        "pls",
-        "thx",
-    ]
-)
-ZH_STOP_WORDS = frozenset(
-    [
-        "的",
-        "了",
-        "吗",
-        "呢",
-        "吧",
-        "啊",
-        "呀",
-        "哦",
-        "嗯",
-        "么",
-        "嘛",
-        "哈",
-        "是",
-        "我",
-        "你",
-        "您",
-        "他",
-        "她",
-        "它",
-        "我们",
-        "你们",
-        "请问",
-        "一下",
-        "想",
-        "想问",
-        "问",
-        "问一下",
-        "知道",
-        "了解",
-        "请",
-        "这个",
-        "那个",
-        "这",
-        "那",
-        "有",
-        "没",
-        "和",
-        "与",
-        "及",
-        "或",
-        "就",
-        "都",
-        "也",
-        "还",
-        "在",
-        "会",
-        "能",
-        "可以",
-        "要",
-        "吧",
-        "呗",
-        "啦",
-        "么",
-        "个",
-        "你好",
-        "您好",
-        "谢谢",
-        "麻烦",
-        "咨询",
-        "一个",
-        "什么",
-        "怎么样",
-        "怎样",
-        "如何",
-        "吗",
-        "哪些",
-        "一些",
-        "下",
-        "好",
-        "对",
-        "考",
-        "问下",
-        "平时",
-        "左右",
-        "还要",
-        "不要",
-        "孩子",
-        "女儿",
-        "儿子",
-        "姑娘",
-        "闺女",
-        "家长",
-        "小孩",
-        "我家",
-        "我们家",
-        "老师好",
-        "打扰",
-        "打扰了",
-        "麻烦",
-        "麻烦您",
-        "请教",
-        "谢谢您",
-        "感谢",
-        "您好老师",
-        "想请教",
-        "一下子",
-        "比较",
-        "特别",
-        "非常",
-        "很",
-        "太",
-        "挺",
-        "真的",
-        "目前",
-        "现在",
-        "今年",
-        "明年",
-        "我是",
-        "我们",
-        "咱们",
-        "这边",
-        "那边",
-        "情况",
-        "问题",
-        "具体",
-        "老师您好",
-        "各位老师",
-        "大概",
-        "一般",
-        "主要",
-        "应该",
-        "需要",
-        "是否",
-        "是不是",
-        "有没有",
-        "能不能",
-        "会不会",
-        "可不可以",
-        "的话",
-        "时候",
-        "因为",
-        "所以",
-        "但是",
-        "如果",
-        "然后",
-    ]
-)
+
+def word_list(name: str) -> frozenset[str]:
+    """A word list of bot/data/ (one word a line, # comments), kept as data so linguists can edit it."""
+    text = resources.files("bot").joinpath("data", name).read_text(encoding="utf-8")
+    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+EN_STOP_WORDS = word_list("en_stop_words.txt")
+ZH_STOP_WORDS = word_list("zh_stop_words.txt")
 
 
 def latin_words(text: str, whole: Container[str] = ()) -> list[str]:
@@ -331,6 +47,7 @@ def latin_words(text: str, whole: Container[str] = ()) -> list[str]:
     return words
 
 
+@lru_cache(maxsize=65536)
 def fold_english(word: str) -> str:
     """Fold simple inflections so that fee/fees, study/studying/studied meet (consistently, not perfectly)."""
     if len(word) <= 3 or not word.isalpha():
@@ -370,15 +87,59 @@ LEXICON_MIN_COUNT = 100
 """Rarer entries of the frequency list are mostly misspellings and names."""
 
 
+LEXICON_FILES = ("english_words.txt", "english_everyday.txt")
+
+
 @cache
 def english_lexicon() -> EnglishLexicon:
-    """The English word-frequency list shipped with pyspellchecker, loaded once per process."""
+    """General English words, loaded once per process from bot/data/ (see lexicon_from_spellchecker)."""
+    words, everyday = (word_list(name) for name in LEXICON_FILES)
+    return EnglishLexicon(words, everyday)
+
+
+def lexicon_from_spellchecker() -> EnglishLexicon:
+    """The lexicon worked out from the word-frequency list shipped with pyspellchecker.
+
+    Working it out takes a third of a second, so bot/data/ keeps the result;
+    `python -m bot.tokenise` writes it again (after an upgrade of pyspellchecker).
+    """
     with resources.files("spellchecker").joinpath("resources/en.json.gz").open("rb") as handle:
         frequencies: dict[str, int] = json.loads(gzip.decompress(handle.read()))
     ranked = sorted(frequencies.items(), key=lambda item: -item[1])
     words = frozenset(w for w, count in ranked if count >= LEXICON_MIN_COUNT and w.isalpha())
     everyday = frozenset(w for w, _ in ranked[:EVERYDAY_WORDS] if w.isalpha())
     return EnglishLexicon(words, everyday)
+
+
+def write_lexicon_files(folder: Path) -> None:
+    """Write the lexicon worked out from pyspellchecker to folder (bot/data/)."""
+    lexicon = lexicon_from_spellchecker()
+    heads = (
+        f"# English words: pyspellchecker's frequency list, words seen at least {LEXICON_MIN_COUNT} times.",
+        f"# Everyday English: the {EVERYDAY_WORDS} most frequent words of pyspellchecker's frequency list.",
+    )
+    for name, head, words in zip(LEXICON_FILES, heads, (lexicon.words, lexicon.everyday), strict=True):
+        note = "# Written by `python -m bot.tokenise`; a real word is never repaired into a corpus word."
+        text = "\n".join([head, note, *sorted(words)]) + "\n"
+        (folder / name).write_text(text, encoding="utf-8")
+
+
+def _jieba_tokenizer() -> jieba.Tokenizer:
+    """A jieba tokenizer with the default dictionary, read from jieba's own cache file in one piece.
+
+    jieba's initialize() unmarshals the cache straight from the file object, in many small reads; reading
+    the bytes first and unmarshalling them builds the same dictionary about three times faster.
+    """
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    cache = Path(tempfile.gettempdir()) / "jieba.cache"
+    try:
+        tokenizer.FREQ, tokenizer.total = marshal.loads(cache.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        tokenizer.initialize()  # no cache yet (or a broken one): jieba builds and writes it
+    else:
+        tokenizer.initialized = True
+    return tokenizer
 
 
 @dataclass(frozen=True)
@@ -400,9 +161,7 @@ class Tokeniser:
         userdict: Path | None = None,
         extra_words: Iterable[str] = (),
     ) -> None:
-        jieba.setLogLevel(logging.WARNING)
-        self._jieba = jieba.Tokenizer()
-        self._jieba.initialize()
+        self._jieba = _jieba_tokenizer()
         if userdict is not None and userdict.exists():
             with userdict.open("rb") as handle:  # jieba leaves a path it opens itself unclosed
                 self._jieba.load_userdict(handle)
@@ -418,6 +177,7 @@ class Tokeniser:
         self._en_known: frozenset[str] = frozenset()
         self._lexicon = english_lexicon()
         self.pinyin = PinyinDictionary(())
+        self._surface_memo: dict[str, tuple[list[str], list[str]]] | None = None
         # One message's sentences and their clauses share runs of Chinese; each run is segmented once.
         self.cut = lru_cache(maxsize=CUT_CACHE_SIZE)(self._cut)
 
@@ -456,8 +216,20 @@ class Tokeniser:
         self._en_vocabulary = sorted(w for w in known if len(w) > 2)
         self.pinyin = PinyinDictionary(chinese_words)
 
+    def remember_surface_words(self, on: bool) -> None:
+        """While an index is built, remember each text's surface words (it is read twice); off forgets them."""
+        self._surface_memo = {} if on else None
+
     def surface_words(self, text: str) -> tuple[list[str], list[str]]:
         """(English words, Chinese words) of normalised text, before stop words and folding."""
+        if self._surface_memo is None:
+            return self._surface_words(text)
+        found = self._surface_memo.get(text)
+        if found is None:
+            found = self._surface_memo[text] = self._surface_words(text)
+        return found
+
+    def _surface_words(self, text: str) -> tuple[list[str], list[str]]:
         english: list[str] = []
         chinese: list[str] = []
         position = 0
@@ -499,7 +271,8 @@ class Tokeniser:
                 mended = None if word in self._lexicon.words else self._closest_english(word)
                 is_unknown = mended is None
                 word = mended or word
-            token = self._canonical.get(fold_english(word), fold_english(word))
+            folded = fold_english(word)
+            token = self._canonical.get(folded, folded)
             words.append(token)
             if is_unknown:
                 unknown.append(token)
@@ -562,3 +335,7 @@ def synonym_groups(data: Mapping[str, object] | None) -> list[list[str]]:
     """The `groups` list of synonyms.yaml, as lists of strings."""
     groups = (data or {}).get("groups") or []
     return [[str(w) for w in group] for group in groups if isinstance(group, list)]
+
+
+if __name__ == "__main__":
+    write_lexicon_files(Path(__file__).resolve().parent / "data")

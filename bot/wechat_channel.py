@@ -89,10 +89,17 @@ class WeChatChannel:
         writes = Writes()
         reply_xml = self._reply_to(message, writes)
         try:
-            return self.bot.storage.deliver(key, reply_xml, self.bot.config.dialogue.dedupe_ttl, writes)
+            kept = self.bot.storage.deliver(key, reply_xml, self.bot.config.dialogue.dedupe_ttl, writes)
         except StorageError as exc:
+            self.bot.observer.storage_error(exc)
             log.error("storage unavailable, reply, conversation and question log not kept: %s", exc)
-            return reply_xml
+            kept = reply_xml
+        if kept is not reply_xml:  # deliver returns this very reply when it kept it, else the stored one
+            self.bot.observer.retry_answered()
+        else:
+            for question in writes.questions:
+                self.bot.observer.question(question)
+        return kept
 
     def _reply_to(self, message: IncomingMessage, writes: Writes) -> str:
         """Reply XML (or "success") for one message, by its type; what it changes is added to writes."""

@@ -9,7 +9,14 @@ import pytest
 
 from bot.engine import Brain
 from bot.pinyin import PinyinDictionary, split_syllables
-from bot.tokenise import Tokeniser, fold_english
+from bot.tokenise import (
+    EN_STOP_WORDS,
+    ZH_STOP_WORDS,
+    Tokeniser,
+    english_lexicon,
+    fold_english,
+    lexicon_from_spellchecker,
+)
 
 DOMAIN_WORD = "院校代码"
 
@@ -312,3 +319,14 @@ def test_a_segmentation_remembered_for_one_message_is_forgotten_on_clear(plain_t
     assert plain_tokeniser.cut.cache_info().currsize > 0
     plain_tokeniser.clear_cache()
     assert plain_tokeniser.cut.cache_info().currsize == 0
+
+
+def test_the_english_lexicon_in_bot_data_is_the_one_pyspellchecker_gives() -> None:
+    # After an upgrade of pyspellchecker, `python -m bot.tokenise` writes the files again.
+    assert english_lexicon() == lexicon_from_spellchecker()
+
+
+def test_the_stop_word_lists_are_read_from_bot_data() -> None:
+    assert {"the", "is", "what"} <= EN_STOP_WORDS
+    assert {"的", "吗", "请问"} <= ZH_STOP_WORDS
+    assert not any(word.startswith("#") or word != word.strip() for word in EN_STOP_WORDS | ZH_STOP_WORDS)

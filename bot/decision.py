@@ -35,6 +35,7 @@ FEATURES = (
     "same_facts",  # 1 when the runner-up's answer gives the same numbers and names
     "close_distinct",  # closeness of the runner-up when it gives different facts (1 - margin, else 0)
     "entity_variant",  # 1 when the question names an entity the entry has a variant answer for
+    "clear_lead",  # 1 when the confidence passes match.answer_threshold with match.answer_margin to spare
 )
 
 

@@ -10,6 +10,7 @@ from typing import NamedTuple
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from bot.asked import asked_kinds, stated_kinds
 from bot.config import MatchSettings
 from bot.corpus import Corpus, Entry
 from bot.decision import DecisionModel
@@ -26,6 +27,8 @@ OUT_OF_SCOPE_FACTOR = 0.3
 THIN_EVIDENCE_FACTOR = 0.6
 VARIANT_REACH = 25.0
 """How far below the best a candidate with an answer for the named province or campus may be and still go first."""
+SPEAKS_TO_SHARE = 0.7
+"""Share of the question's words (by weight) found in the general entry that the specific one must also use."""
 FUZZY_PER_ENTRY = 10
 """Phrasings per shortlisted entry compared character by character: those sharing the most words."""
 
@@ -101,8 +104,15 @@ class Matcher:
         ]
         self._answer_features = [self._answer_words(e) for e in corpus.entries]
         self._answer_facts = [{lang: _facts(e.answer[lang]) for lang in e.answer} for e in corpus.entries]
+        self._answer_kinds = [self._kinds_stated(e) for e in corpus.entries]
         self.analyser.built()
         self._warm_up()
+
+    @staticmethod
+    def _kinds_stated(entry: Entry) -> frozenset[str]:
+        """The kinds of fact (amount, count, time, share) the entry's answers or variant answers state."""
+        texts = list(entry.answer.values()) + [t for v in entry.variants.values() for t in v.values()]
+        return frozenset(kind for text in texts for kind in stated_kinds(text))
 
     def _answer_words(self, entry: Entry) -> frozenset[str]:
         """What an entry's answers (and variant answers) speak of: the query-answer relevance of a question."""
@@ -269,6 +279,8 @@ class Matcher:
         candidates = self.arrange(query, candidates)
         best = candidates[0]
         entity = query.spotted.key_for(best.entry.variant_entity)
+        if not self.can_state(query, best):
+            return Match("decline", query, candidates)  # "how much is it worth?" and the answer has no amount
         close = tuple(c for c in candidates if c.confidence >= s.suggest_threshold)[: s.max_suggestions]
         suggested = Match("suggest", query, close + candidates[len(close) :], entity)
         if self.model is not None:
@@ -285,6 +297,10 @@ class Matcher:
         if len(close) == 1 and best.confidence >= s.answer_threshold:
             return Match("answer", query, candidates, entity)
         return suggested
+
+    def can_state(self, query: Query, candidate: Candidate) -> bool:
+        """False when the question asks for an amount, count, time or share that the entry never states."""
+        return not asked_kinds(query.text) - self._answer_kinds[self._number[candidate.entry.id]]
 
     def decision_features(self, query: Query, candidates: tuple[Candidate, ...]) -> list[float]:
         """The evidence the decision model weighs, in the order of `bot.decision.FEATURES`."""
@@ -326,6 +342,10 @@ class Matcher:
             same,
             (1 - min(1.0, margin)) * (1 - same),
             1.0 if named else 0.0,
+            1.0
+            if best.confidence >= self.settings.answer_threshold
+            and 100 * margin >= self.settings.answer_margin
+            else 0.0,
         ]
 
     def arrange(self, query: Query, candidates: tuple[Candidate, ...]) -> tuple[Candidate, ...]:
@@ -356,14 +376,15 @@ class Matcher:
         return candidates
 
     def _speaks_to(self, query: Query, candidate: Candidate, best: Candidate) -> bool:
-        """True when the candidate's phrasings or answers use every word of the question that the best's do.
+        """True when the candidate's phrasings or answers use most of what the best's use of the question's words.
 
         "四川考生学费多少" names Sichuan, but the province entry says nothing of 学费: the fee entry answers.
         """
-        words = {f for f in query.features if f[0] not in "~@"}
+        words = frozenset(f for f in query.features if f[0] not in "~@")
         own, rival = self._number[candidate.entry.id], self._number[best.entry.id]
-        spoken = self.index.entry_features[own] | self._answer_features[own]
-        return words & (self.index.entry_features[rival] | self._answer_features[rival]) <= spoken
+        needed = words & (self.index.entry_features[rival] | self._answer_features[rival])
+        spoken = needed & (self.index.entry_features[own] | self._answer_features[own])
+        return self.index.mass(spoken) >= SPEAKS_TO_SHARE * self.index.mass(needed)
 
     @staticmethod
     def _has_named_variant(query: Query, entry: Entry) -> bool:

@@ -134,6 +134,8 @@ def decision_rows(matcher: Matcher, sets: dict[str, list[EvalItem]]) -> Decision
             if not candidates or candidates[0].confidence < s.suggest_threshold:
                 continue
             candidates = matcher.arrange(query, candidates)
+            if not matcher.can_state(query, candidates[0]):
+                continue  # declined by the asked-kind check, whatever the model says
             features.append(matcher.decision_features(query, candidates))
             close = [c for c in candidates if c.confidence >= s.suggest_threshold][: s.max_suggestions]
             verdicts = [_answers(item, c.entry, query) for c in close]

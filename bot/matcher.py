@@ -491,8 +491,9 @@ class TermSet:
         self._terms = FiledTerms(sorted({t for t in terms if t}))
 
     def found_in(self, text: str) -> list[str]:
-        """The terms that occur in the text."""
-        padded = f" {text} "
+        """The terms that occur in the text (a Latin-script term between non-letters: "tsinghua's", "visa怎么办")."""
         return [
-            t for t in self._terms.candidates(text) if (t in text if CJK.search(t) else f" {t} " in padded)
+            t
+            for t in self._terms.candidates(text)
+            if (t in text if CJK.search(t) else re.search(rf"(?<![a-z0-9]){re.escape(t)}(?![a-z0-9])", text))
         ]

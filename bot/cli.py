@@ -211,6 +211,8 @@ def _tune_decision(args: argparse.Namespace) -> int:
     print("cross-validated (each author's questions judged by a model fitted without them):")
     for name, figures in [("all", fit.figures), *sorted(fit.by_author.items())]:
         print(f"  {name}: " + ", ".join(f"{k} {v:.1%}" for k, v in figures.items()))
+    print("the configured thresholds and margin on the same questions, for comparison:")
+    print("  all: " + ", ".join(f"{k} {v:.1%}" for k, v in fit.thresholds_rule.items()))
     if args.write:
         path = config.corpus_dir / MODEL_FILE
         path.write_text(fit.model.to_yaml(), encoding="utf-8")

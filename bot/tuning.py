@@ -170,10 +170,9 @@ class DecisionFit:
     model: DecisionModel
     figures: dict[str, float]
     by_author: dict[str, dict[str, float]]
+    thresholds_rule: dict[str, float]  # the same figures for the configured thresholds and margin
 
 
-MAX_WRONG = 0.005
-"""Thresholds are chosen for at most this share of confident wrong answers on held-out folds."""
 MIN_OOS_DECLINED = 0.97
 
 
@@ -194,7 +193,9 @@ def fit_decision(matcher: Matcher, sets: dict[str, list[EvalItem]], l2: float = 
     }
     notes = {"fitted_on": sorted(rows.total), "cross_validated": {k: round(v, 4) for k, v in figures.items()}}
     model = DecisionModel(tuple(float(w) for w in weights), bias, answer_at, suggest_at, notes)
-    return DecisionFit(model, figures, by_author)
+    clear = rows.features[:, FEATURES.index("clear_lead")]
+    rule = _figures(clear, rows, 0.5, 0.0, np.ones(len(rows.right), dtype=bool))
+    return DecisionFit(model, figures, by_author, rule)
 
 
 def _figures(p, rows: DecisionRows, answer_at: float, suggest_at: float, mask) -> dict[str, float]:
@@ -217,15 +218,16 @@ def _figures(p, rows: DecisionRows, answer_at: float, suggest_at: float, mask) -
 
 
 def _choose_thresholds(p: np.ndarray, rows: DecisionRows) -> tuple[float, float]:
-    """The lowest answer threshold with few wrong answers, then the suggest threshold that keeps declines."""
-    total = sum(rows.total.values()) or 1
+    """The answer threshold that best trades right answers against wrong ones (a wrong answer costs
+    WRONG_COST right ones), then the lowest
+    suggest threshold that keeps out-of-scope questions declined and lists that mostly hold the answer."""
     grid = np.round(np.arange(0.30, 0.991, 0.01), 2)
-    answer_at = 0.99
+    scored = []
     for t in grid:
-        wrong = ((p >= t) & ~rows.right).sum() / total
-        if wrong <= MAX_WRONG:
-            answer_at = float(t)
-            break
+        answered = p >= t
+        wrong = (answered & ~rows.right).sum()
+        scored.append(((answered & rows.right).sum() - WRONG_COST * wrong, -t))
+    answer_at = float(-max(scored)[1])
     oos = ~rows.answerable
     suggest_at = answer_at
     for t in grid[grid < answer_at][::-1]:

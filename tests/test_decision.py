@@ -13,7 +13,7 @@ from bot.config import Config
 from bot.decision import FEATURES, MODEL_FILE, DecisionModel, fit_logistic, predict
 from bot.engine import build_brain
 from bot.evaluation import EvalItem
-from bot.tuning import MAX_WRONG, DecisionRows, _choose_thresholds, fit_decision
+from bot.tuning import DecisionRows, _choose_thresholds, fit_decision
 
 
 def synthetic(n: int = 4000, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
@@ -49,19 +49,19 @@ def test_no_model_file_means_no_model(tmp_path: Path) -> None:
     assert DecisionModel.load(tmp_path) is None
 
 
-def test_thresholds_keep_wrong_answers_within_the_limit() -> None:
-    p = np.linspace(0.0, 1.0, 1000)
-    right = p > 0.3  # every question below 0.3 would be answered wrongly
+def test_the_answer_threshold_stops_where_wrong_answers_begin() -> None:
+    p = np.round(np.linspace(0.0, 1.0, 1001), 3)
+    right = p >= 0.5  # every question below 0.5 would be answered wrongly
     rows = DecisionRows(
-        np.zeros((1000, len(FEATURES))),
+        np.zeros((1001, len(FEATURES))),
         right,
-        np.zeros(1000, bool),
-        np.ones(1000, bool),
-        np.array(["a"] * 1000),
-        {"a": 1000},
+        np.zeros(1001, bool),
+        np.ones(1001, bool),
+        np.array(["a"] * 1001),
+        {"a": 1001},
     )
     answer_at, suggest_at = _choose_thresholds(p, rows)
-    assert ((p >= answer_at) & ~right).sum() / 1000 <= MAX_WRONG
+    assert answer_at == pytest.approx(0.5)
     assert suggest_at <= answer_at
 
 

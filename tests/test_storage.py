@@ -19,7 +19,6 @@ from redis_server import (  # noqa: F401 (the fixtures register by being importe
     redis_server_fixture,
 )
 
-from bot import storage as storage_module
 from bot.storage import (
     MemoryStorage,
     QuestionRecord,
@@ -29,7 +28,8 @@ from bot.storage import (
     Writes,
     open_storage,
 )
-from bot.storage_redis import RedisStorage
+from bot.storage import sqlite as storage_module
+from bot.storage.redis import RedisStorage
 
 SHORT_TTL = 0.2
 PAST_SHORT_TTL = 0.3

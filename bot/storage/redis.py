@@ -11,7 +11,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from bot.storage import (
+from bot.storage.base import (
     QUESTION_LOG_CAP,
     QuestionRecord,
     StorageError,

@@ -20,4 +20,5 @@ limit_request_field_size = 8190
 # Each worker builds its own index after the fork and watches the corpus for changes.
 preload_app = False
 accesslog = "-"
-access_log_format = '{"remote": "%(h)s", "request": "%(r)s", "status": %(s)s, "bytes": %(B)s, "ms": %(M)s}'
+# JSON access records without query strings (WeChat's carry signatures, nonces and OpenIDs).
+logger_class = "bot.logs.JsonAccessLogger"

@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.storage.base import (
     ACCEPTED_URL_FORMS,
+    FOREVER_SECONDS,
     QUESTION_LOG_CAP,
     Clock,
     QuestionRecord,
@@ -28,6 +29,7 @@ from bot.storage.sqlite import SQLiteStorage
 
 __all__ = [
     "ACCEPTED_URL_FORMS",
+    "FOREVER_SECONDS",
     "QUESTION_LOG_CAP",
     "Clock",
     "MemoryStorage",
@@ -69,16 +71,20 @@ def _forms() -> str:
     return ", ".join(ACCEPTED_URL_FORMS)
 
 
-def open_storage(url: str, clock: Clock = time.time) -> Storage:
-    """Open the backend a configuration URL names, so deployments choose storage without code."""
+def open_storage(url: str, clock: Clock = time.time, question_log_days: float = 0) -> Storage:
+    """Open the backend a configuration URL names, so deployments choose storage without code.
+
+    question_log_days > 0 deletes logged questions older than that many days (0 keeps them all).
+    """
+    keep = question_log_days * 86400 if question_log_days > 0 else None
     if url == "memory://":
-        return MemoryStorage(clock=clock)
+        return MemoryStorage(clock=clock, question_log_seconds=keep)
     if url.startswith("sqlite://"):
-        return SQLiteStorage(_sqlite_path_from_url(url), clock=clock)
+        return SQLiteStorage(_sqlite_path_from_url(url), clock=clock, question_log_seconds=keep)
     if url.startswith(("redis://", "rediss://")):
         from bot.storage.redis import RedisStorage
 
         return RedisStorage(url, clock=clock)
     if "://" not in url and url.lower().endswith(_SQLITE_SUFFIXES):
-        return SQLiteStorage(url, clock=clock)
+        return SQLiteStorage(url, clock=clock, question_log_seconds=keep)
     raise ValueError(f"unsupported storage URL {url!r}; accepted forms: {_forms()}")

@@ -14,6 +14,12 @@ from typing import Protocol, runtime_checkable
 Clock = Callable[[], float]
 log = logging.getLogger("faqbot.storage")
 
+CLEANUP_SECONDS = 60.0
+"""How often expired state is deleted (and old questions, past the retention)."""
+
+FOREVER_SECONDS = 10 * 365 * 86400.0
+"""A window that never ends in practice (the corpus generation counter)."""
+
 QUESTION_LOG_CAP = 1_000_000
 """The most question records a capped backend (memory, Redis) keeps; the oldest go first."""
 
@@ -126,6 +132,18 @@ class Storage(Protocol):
         """Count one event in key's fixed window (started by its first hit) and return the count."""
         ...
 
+    def hits(self, key: str) -> int:
+        """Return the count of key's live window without counting (0 when none is live)."""
+        ...
+
+    def put_state(self, name: str, member: str, value: str, ttl_seconds: float) -> None:
+        """Set one member of a small shared table (workers' reports) for ttl_seconds."""
+        ...
+
+    def get_state(self, name: str) -> dict[str, str]:
+        """Return the live members of a shared table."""
+        ...
+
     def log_question(self, record: QuestionRecord) -> None:
         """Append a question to the durable log."""
         ...
@@ -139,7 +157,7 @@ class Storage(Protocol):
         ...
 
     def cleanup(self) -> int:
-        """Delete expired sessions, replies and counters; return how many were deleted."""
+        """Delete expired state, and questions older than the retention; return how many were deleted."""
         ...
 
     def ping(self) -> bool:

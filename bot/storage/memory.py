@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.storage.base import (
+    CLEANUP_SECONDS,
     QUESTION_LOG_CAP,
     Clock,
     QuestionRecord,
@@ -32,13 +33,30 @@ class MemoryStorage:
 
     kind = "memory"
 
-    def __init__(self, clock: Clock = time.time, question_cap: int = QUESTION_LOG_CAP) -> None:
+    def __init__(
+        self,
+        clock: Clock = time.time,
+        question_cap: int = QUESTION_LOG_CAP,
+        question_log_seconds: float | None = None,
+    ) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._sessions: dict[str, _Expiring] = {}
         self._replies: dict[str, _Expiring] = {}
         self._counters: dict[str, _Expiring] = {}
+        self._state: dict[tuple[str, str], _Expiring] = {}
         self._questions: deque[QuestionRecord] = deque(maxlen=question_cap)
+        self._question_log_seconds = question_log_seconds
+        self._next_cleanup = clock() + CLEANUP_SECONDS
+
+    def _tidy(self, now: float) -> None:
+        """Delete expired entries once a cleanup period has passed (caller holds the lock).
+
+        A process that runs for weeks would otherwise keep every session it ever saw.
+        """
+        if now >= self._next_cleanup:
+            self._next_cleanup = now + CLEANUP_SECONDS
+            self._remove_expired(now)
 
     def _live(self, table: dict[str, _Expiring], key: str, now: float) -> _Expiring | None:
         """Return key's entry unless it has expired (caller holds the lock)."""
@@ -60,7 +78,9 @@ class MemoryStorage:
     def write(self, writes: Writes) -> None:
         """Apply every change under one lock."""
         with self._lock:
-            self._apply(writes, self._clock())
+            now = self._clock()
+            self._tidy(now)
+            self._apply(writes, now)
 
     def _apply(self, writes: Writes, now: float) -> None:
         """Apply the changes (caller holds the lock)."""
@@ -75,6 +95,7 @@ class MemoryStorage:
         require_positive_seconds("ttl_seconds", ttl_seconds)
         with self._lock:
             now = self._clock()
+            self._tidy(now)
             earlier = self._live(self._replies, key, now)
             if earlier is not None:
                 return earlier.value
@@ -93,6 +114,7 @@ class MemoryStorage:
         require_positive_seconds("window_seconds", window_seconds)
         with self._lock:
             now = self._clock()
+            self._tidy(now)
             entry = self._live(self._counters, key, now)
             if entry is None:
                 entry = self._counters[key] = _Expiring(0, now + window_seconds)
@@ -109,16 +131,42 @@ class MemoryStorage:
             records = list(self._questions)
         return select_questions(records, since, outcome)
 
-    def cleanup(self) -> int:
-        """Delete expired entries and return how many were deleted."""
-        removed = 0
+    def hits(self, key: str) -> int:
+        """Return the count of key's live window without counting."""
+        with self._lock:
+            entry = self._live(self._counters, key, self._clock())
+        return 0 if entry is None else int(entry.value)
+
+    def put_state(self, name: str, member: str, value: str, ttl_seconds: float) -> None:
+        """Set one member of a shared table for ttl_seconds."""
+        require_positive_seconds("ttl_seconds", ttl_seconds)
+        with self._lock:
+            self._state[(name, member)] = _Expiring(value, self._clock() + ttl_seconds)
+
+    def get_state(self, name: str) -> dict[str, str]:
+        """Return the live members of a shared table."""
         with self._lock:
             now = self._clock()
-            for table in (self._sessions, self._replies, self._counters):
-                expired = [key for key, entry in table.items() if entry.expires_at <= now]
-                for key in expired:
-                    del table[key]
-                removed += len(expired)
+            return {m: e.value for (n, m), e in self._state.items() if n == name and e.expires_at > now}
+
+    def cleanup(self) -> int:
+        """Delete expired entries and questions past the retention; return how many were deleted."""
+        with self._lock:
+            return self._remove_expired(self._clock())
+
+    def _remove_expired(self, now: float) -> int:
+        """Delete what has expired (caller holds the lock)."""
+        removed = 0
+        for table in (self._sessions, self._replies, self._counters, self._state):
+            expired = [key for key, entry in table.items() if entry.expires_at <= now]
+            for key in expired:
+                del table[key]
+            removed += len(expired)
+        if self._question_log_seconds is not None:
+            cutoff = now - self._question_log_seconds
+            while self._questions and self._questions[0].time < cutoff:
+                self._questions.popleft()
+                removed += 1
         return removed
 
     def ping(self) -> bool:

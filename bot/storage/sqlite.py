@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bot.storage.base import (
+    CLEANUP_SECONDS,
     Clock,
     QuestionRecord,
     StorageError,
@@ -25,7 +26,8 @@ log = logging.getLogger("faqbot.storage")
 _SQLITE_BUSY_TIMEOUT_MS = 5000
 _FALLBACK_CHECKPOINT_PAGES = 20_000
 CHECKPOINT_SECONDS = 1.0
-CLEANUP_SECONDS = 60.0
+MAX_CONNECTIONS = 4
+_POOL_WAIT_SECONDS = 10.0
 
 
 # Every message writes a reply, a session and a question, so each costs pages in the write-ahead log: keyed
@@ -40,6 +42,10 @@ CREATE TABLE IF NOT EXISTS replies (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters (
     key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS state (
+    name TEXT NOT NULL, member TEXT NOT NULL, value TEXT NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (name, member)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS questions (
     id INTEGER PRIMARY KEY,
@@ -84,7 +90,14 @@ _FILE_TURN = (
 _NO_SESSION = (None, None, None)
 _NO_QUESTION = (None,) * 9
 
-_EXPIRING_TABLES = ("sessions", "replies", "counters")
+_EXPIRING_TABLES = ("sessions", "replies", "counters", "state")
+# Rowids grow with time, so the questions past the retention are those below the first recent rowid: found by
+# reading only the rows to delete, without an index on time that every insert would have to maintain.
+_DELETE_OLD_QUESTIONS = """
+DELETE FROM questions WHERE id < coalesce(
+    (SELECT id FROM questions WHERE time >= :cutoff ORDER BY id LIMIT 1),
+    (SELECT max(id) + 1 FROM questions), 0)
+"""
 
 
 class SQLiteStorage:
@@ -92,25 +105,36 @@ class SQLiteStorage:
 
     kind = "sqlite"
 
-    def __init__(self, path: str | os.PathLike[str], clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        clock: Clock = time.time,
+        max_connections: int = MAX_CONNECTIONS,
+        question_log_seconds: float | None = None,
+    ) -> None:
         self.path = Path(path)
         self._clock = clock
-        self._local = threading.local()
-        self._connections_lock = threading.Lock()
+        self._question_log_seconds = question_log_seconds
+        self.max_connections = max(1, max_connections)
+        # Connections are lent out from a small pool rather than kept per thread: a server that starts a
+        # thread per request (python server.py) would otherwise keep two descriptors per request forever.
+        self._pool_lock = threading.Condition()
+        self._idle: list[sqlite3.Connection] = []
+        self._open = 0
+        self._pool_pid = os.getpid()
+        self._inherited: list[sqlite3.Connection] = []
         # The threads of a process take turns on a lock rather than in SQLite's busy handler, which sleeps a
         # millisecond or more at each try; processes meet in the busy handler, rarely, as every write is one
         # short statement.
         self._write_lock = threading.Lock()
-        self._connections: list[tuple[int, sqlite3.Connection]] = []
-        self._inherited: list[sqlite3.Connection] = []
         self._closed = False
         self._upkeep: tuple[int, threading.Event] | None = None  # (pid, stop) of this process's upkeep thread
         with self._errors():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = self._connection()
-            connection.execute("PRAGMA journal_mode=WAL")
-            with self._write_lock:
-                connection.executescript(_SQLITE_SCHEMA)
+            with self._connection() as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+                with self._write_lock:
+                    connection.executescript(_SQLITE_SCHEMA)
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -118,36 +142,94 @@ class SQLiteStorage:
         try:
             yield
         except (sqlite3.Error, OSError) as exc:
-            raise StorageError(f"SQLite storage {self.path} failed: {exc}") from exc
+            raise StorageError(f"SQLite storage {self.path.name} failed: {exc}") from exc
 
-    def _connection(self) -> sqlite3.Connection:
-        """Return this thread's connection, opening a new one in a new thread or after fork."""
-        if self._closed:
-            raise StorageError(f"SQLite storage {self.path} is closed")
-        pid = os.getpid()
-        owner = getattr(self._local, "pid", None)
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is not None and owner == pid:
-            return connection
-        if connection is not None:
-            # A connection inherited through fork must never be used or closed by the child:
-            # closing it could release the parent's file locks. Keep it referenced instead.
-            self._inherited.append(connection)
+    def _open_connection(self) -> sqlite3.Connection:
+        """A new connection with the settings every request relies on."""
         connection = sqlite3.connect(
             self.path, timeout=_SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
         )
-        connection.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
-        # In WAL mode NORMAL survives a killed process (only power loss can drop the last commits), and
-        # saves an fsync on every question.
-        connection.execute("PRAGMA synchronous=NORMAL")
-        # Checkpoints (copying the log into the database, with two fsyncs) are the upkeep thread's job, not a
-        # request's; the high limit only bounds the log should that thread fall behind.
-        connection.execute(f"PRAGMA wal_autocheckpoint={_FALLBACK_CHECKPOINT_PAGES}")
-        self._local.pid = pid
-        self._local.connection = connection
-        with self._connections_lock:
-            self._connections.append((pid, connection))
+        try:
+            connection.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+            # In WAL mode NORMAL survives a killed process (only power loss can drop the last commits), and
+            # saves an fsync on every question.
+            connection.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints (copying the log into the database, with two fsyncs) are the upkeep thread's job, not
+            # a request's; the high limit only bounds the log should that thread fall behind.
+            connection.execute(f"PRAGMA wal_autocheckpoint={_FALLBACK_CHECKPOINT_PAGES}")
+        except sqlite3.Error:
+            connection.close()
+            raise
         return connection
+
+    def _forget_parent_pool(self) -> None:
+        """After fork, set the parent's connections aside (caller holds the pool lock).
+
+        A connection inherited through fork must never be used or closed by the child: closing it could
+        release the parent's file locks. They stay referenced instead (a few, once per worker).
+        """
+        pid = os.getpid()
+        if self._pool_pid != pid:
+            self._inherited.extend(self._idle)
+            self._idle = []
+            self._open = 0
+            self._pool_pid = pid
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """Lend a pooled connection for one operation; at most max_connections are open per process."""
+        connection = self._borrow()
+        broken = False
+        try:
+            yield connection
+        except sqlite3.Error as exc:
+            broken = not isinstance(exc, sqlite3.OperationalError | sqlite3.IntegrityError)
+            raise
+        finally:
+            self._give_back(connection, broken)
+
+    def _borrow(self) -> sqlite3.Connection:
+        with self._pool_lock:
+            if self._closed:
+                raise StorageError(f"SQLite storage {self.path.name} is closed")
+            self._forget_parent_pool()
+            if not self._pool_lock.wait_for(
+                lambda: self._idle or self._open < self.max_connections, timeout=_POOL_WAIT_SECONDS
+            ):
+                raise StorageError(f"no free SQLite connection within {_POOL_WAIT_SECONDS} s")
+            if self._idle:
+                return self._idle.pop()
+            self._open += 1
+        try:
+            return self._open_connection()
+        except BaseException:
+            with self._pool_lock:
+                self._open -= 1
+                self._pool_lock.notify()
+            raise
+
+    def _give_back(self, connection: sqlite3.Connection, broken: bool) -> None:
+        with self._pool_lock:
+            if self._pool_pid != os.getpid():
+                self._inherited.append(connection)
+                return
+            if broken or self._closed:
+                self._open -= 1
+                connection.close()
+            else:
+                self._idle.append(connection)
+            self._pool_lock.notify()
+
+    @property
+    def closed(self) -> bool:
+        """Whether close() was called."""
+        return self._closed
+
+    @property
+    def open_connections(self) -> int:
+        """How many connections this process holds open (for tests and /healthz)."""
+        with self._pool_lock:
+            return self._open if self._pool_pid == os.getpid() else 0
 
     def _ensure_upkeep(self) -> None:
         """Start this process's upkeep thread on its first write (a forked child starts its own)."""
@@ -178,8 +260,8 @@ class SQLiteStorage:
     def _locked(self) -> Iterator[sqlite3.Connection]:
         """Hold this process's write lock around a write."""
         self._ensure_upkeep()
-        with self._write_lock:
-            yield self._connection()
+        with self._write_lock, self._connection() as connection:
+            yield connection
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -195,8 +277,8 @@ class SQLiteStorage:
 
     def _read_live(self, sql: str, key: str) -> tuple | None:
         """Return the first row for key whose expires_at is still in the future."""
-        with self._errors():
-            return self._connection().execute(sql, (key, self._clock())).fetchone()
+        with self._errors(), self._connection() as connection:
+            return connection.execute(sql, (key, self._clock())).fetchone()
 
     def load_session(self, key: str) -> dict | None:
         """Return the live conversation state of a session, or None if absent or expired."""
@@ -278,36 +360,63 @@ class SQLiteStorage:
             "SELECT time, user, channel, text, lang, outcome, faq_id, best_id, score FROM questions"
             f"{where} ORDER BY time, id"
         )
-        with self._errors():
-            rows = self._connection().execute(sql, parameters).fetchall()
+        with self._errors(), self._connection() as connection:
+            rows = connection.execute(sql, parameters).fetchall()
         return [QuestionRecord(*row) for row in rows]
 
+    def hits(self, key: str) -> int:
+        """Return the count of key's live window without counting."""
+        row = self._read_live("SELECT count FROM counters WHERE key = ? AND expires_at > ?", key)
+        return 0 if row is None else int(row[0])
+
+    def put_state(self, name: str, member: str, value: str, ttl_seconds: float) -> None:
+        """Set one member of a shared table for ttl_seconds."""
+        require_positive_seconds("ttl_seconds", ttl_seconds)
+        with self._errors(), self._locked() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO state (name, member, value, expires_at) VALUES (?, ?, ?, ?)",
+                (name, member, value, self._clock() + ttl_seconds),
+            )
+
+    def get_state(self, name: str) -> dict[str, str]:
+        """Return the live members of a shared table."""
+        with self._errors(), self._connection() as connection:
+            rows = connection.execute(
+                "SELECT member, value FROM state WHERE name = ? AND expires_at > ?", (name, self._clock())
+            ).fetchall()
+        return dict(rows)
+
     def cleanup(self) -> int:
-        """Delete expired sessions, replies and counters; return how many."""
+        """Delete expired state and questions past the retention; return how many."""
         removed = 0
         with self._errors(), self._write() as conn:
             now = self._clock()
             for table in _EXPIRING_TABLES:
                 removed += conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,)).rowcount
+            if self._question_log_seconds is not None:
+                cutoff = now - self._question_log_seconds
+                removed += conn.execute(_DELETE_OLD_QUESTIONS, {"cutoff": cutoff}).rowcount
         return removed
 
     def ping(self) -> bool:
         """Return True when the database file answers a query."""
         try:
-            with self._errors():
-                self._connection().execute("SELECT 1").fetchone()
+            with self._errors(), self._connection() as connection:
+                connection.execute("SELECT 1").fetchone()
         except StorageError:
             return False
         return True
 
     def close(self) -> None:
-        """Stop the upkeep thread and close every connection this process opened (threads included)."""
-        self._closed = True
+        """Stop the upkeep thread and close every connection this process opened."""
         pid = os.getpid()
         if self._upkeep is not None and self._upkeep[0] == pid:
             self._upkeep[1].set()
-        with self._connections_lock:
-            mine = [connection for owner, connection in self._connections if owner == pid]
-            self._connections.clear()
-        for connection in mine:
+        with self._pool_lock:
+            self._closed = True
+            self._forget_parent_pool()
+            idle, self._idle = self._idle, []
+            self._open -= len(idle)
+            self._pool_lock.notify_all()
+        for connection in idle:
             connection.close()

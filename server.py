@@ -146,10 +146,10 @@ def create_app(
                 "entries": len(brain.corpus.entries),
                 "corpus_loaded_at": brain.loaded_at,
                 "corpus_generation": bot.generation,
-                "last_reload_error": bot.last_reload_error,
+                "last_reload_error": bot.last_reload_error and without_paths(bot.last_reload_error),
                 "storage": bot.storage.kind,
                 "storage_ok": storage_ok,
-                "last_storage_error": storage_error,
+                "last_storage_error": storage_error and without_paths(storage_error),
                 "workers": bot.worker_reports(),
             }
         response = jsonify(health)

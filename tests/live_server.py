@@ -53,9 +53,12 @@ class LiveServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def development(cls, config: Path, workdir: Path, max_files: int | None = None) -> LiveServer:
+    def development(
+        cls, config: Path, workdir: Path, max_files: int | None = None, env: Mapping[str, str] | None = None
+    ) -> LiveServer:
         """`python server.py`, the README's main command, optionally under `ulimit -n max_files`."""
-        server = cls([sys.executable, "server.py", "--config", str(config), "--port", "{port}"], workdir)
+        command = [sys.executable, "server.py", "--config", str(config), "--port", "{port}"]
+        server = cls(command, workdir, env)
         server.start(max_files)
         return server
 

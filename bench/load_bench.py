@@ -70,6 +70,9 @@ JSON_HEADERS: Mapping[str, str] = MappingProxyType({"Content-Type": "application
 XML_HEADERS: Mapping[str, str] = MappingProxyType({"Content-Type": "text/xml; charset=utf-8"})
 
 
+BENCH_ADMIN_TOKEN = "bench-admin-token"
+
+
 def production_app(config_path: str) -> Flask:
     """The production app factory fed a given config file (gunicorn: "load_bench:production_app('…')")."""
     return create_app(load_config(config_path))
@@ -95,6 +98,8 @@ def write_config(workdir: Path, corpus_dir: Path, storage: str) -> Path:
     server = data.setdefault("server", {})
     server["watch_corpus"] = True
     server["rate_limit_per_minute"] = 0
+    server["rate_limit_per_address"] = 0  # every benchmark client is 127.0.0.1
+    server["admin_token"] = BENCH_ADMIN_TOKEN  # /healthz details
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     load_config(path, env={})  # refuse here, with the config's own message, what the server would refuse
@@ -257,7 +262,9 @@ def ask(port: int, question: str, session: str | None = None) -> dict:
 def healthz(port: int) -> dict:
     """GET /healthz on a fresh connection; an unreachable server gives {"_status": 0}."""
     try:
-        status, body = fetch(port, "GET", "/healthz")
+        status, body = fetch(
+            port, "GET", "/healthz", headers={"Authorization": f"Bearer {BENCH_ADMIN_TOKEN}"}
+        )
         return {**json.loads(body), "_status": status}
     except (OSError, http.client.HTTPException, ValueError) as exc:
         return {"_status": 0, "_error": type(exc).__name__}

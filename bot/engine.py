@@ -31,7 +31,7 @@ log = logging.getLogger("faqbot.engine")
 
 GENERATION_KEY = "corpus:generation"
 WORKERS_STATE = "corpus:workers"
-STORAGE_FAILURE_MEMORY_SECONDS = 60.0
+STORAGE_FAILURE_MEMORY_SECONDS = 10.0
 """How long /healthz reports a failed storage operation after it happened."""
 
 

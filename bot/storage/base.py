@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Protocol, runtime_checkable
 
 Clock = Callable[[], float]
@@ -74,6 +75,39 @@ class QuestionRecord:
         data = json.loads(text)
         known = {field.name for field in fields(cls)}
         return cls(**{name: value for name, value in data.items() if name in known})
+
+
+@dataclass
+class QuestionCounts:
+    """How many questions were asked, in total and per outcome, day (UTC), entry, language and channel."""
+
+    total: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    per_day: dict[str, int] = field(default_factory=dict)
+    per_entry: dict[str, int] = field(default_factory=dict)
+    per_language: dict[str, int] = field(default_factory=dict)
+    per_channel: dict[str, int] = field(default_factory=dict)
+
+
+def utc_day(epoch: float) -> str:
+    """The UTC date of a time, as YYYY-MM-DD."""
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch))
+
+
+def count_questions(records: list[QuestionRecord]) -> QuestionCounts:
+    """QuestionCounts of records already in memory (the memory and Redis backends)."""
+    counts = QuestionCounts(total=len(records))
+    for record in records:
+        for table, key in (
+            (counts.outcomes, record.outcome),
+            (counts.per_day, utc_day(record.time)),
+            (counts.per_entry, record.faq_id),
+            (counts.per_language, record.lang),
+            (counts.per_channel, record.channel),
+        ):
+            if key:
+                table[key] = table.get(key, 0) + 1
+    return counts
 
 
 @dataclass
@@ -154,6 +188,10 @@ class Storage(Protocol):
 
     def questions(self, since: float | None = None, outcome: str | None = None) -> list[QuestionRecord]:
         """Return logged questions with time >= since and the given outcome, oldest first."""
+        ...
+
+    def question_counts(self, since: float | None = None) -> QuestionCounts:
+        """Counts of the logged questions with time >= since, without handing every record to Python."""
         ...
 
     def cleanup(self) -> int:

@@ -12,8 +12,10 @@ from bot.storage.base import (
     CLEANUP_SECONDS,
     QUESTION_LOG_CAP,
     Clock,
+    QuestionCounts,
     QuestionRecord,
     Writes,
+    count_questions,
     decode_session,
     require_positive_seconds,
     select_questions,
@@ -148,6 +150,10 @@ class MemoryStorage:
         with self._lock:
             now = self._clock()
             return {m: e.value for (n, m), e in self._state.items() if n == name and e.expires_at > now}
+
+    def question_counts(self, since: float | None = None) -> QuestionCounts:
+        """Counts of the logged questions with time >= since."""
+        return count_questions(self.questions(since=since))
 
     def cleanup(self) -> int:
         """Delete expired entries and questions past the retention; return how many were deleted."""

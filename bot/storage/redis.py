@@ -14,9 +14,11 @@ from redis.retry import Retry
 
 from bot.storage.base import (
     QUESTION_LOG_CAP,
+    QuestionCounts,
     QuestionRecord,
     StorageError,
     Writes,
+    count_questions,
     decode_session,
     require_positive_seconds,
     select_questions,
@@ -211,6 +213,10 @@ class RedisStorage:
         except (ValueError, TypeError) as exc:
             raise StorageError(f"Redis question log holds a malformed record: {exc}") from exc
         return select_questions(records, since, outcome)
+
+    def question_counts(self, since: float | None = None) -> QuestionCounts:
+        """Counts of the logged questions with time >= since (the log is capped, so this read is bounded)."""
+        return count_questions(self.questions(since=since))
 
     def cleanup(self) -> int:
         """Return 0: Redis deletes expired keys itself."""

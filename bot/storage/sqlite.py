@@ -14,11 +14,13 @@ from pathlib import Path
 from bot.storage.base import (
     CLEANUP_SECONDS,
     Clock,
+    QuestionCounts,
     QuestionRecord,
     StorageError,
     Writes,
     decode_session,
     require_positive_seconds,
+    utc_day,
 )
 
 log = logging.getLogger("faqbot.storage")
@@ -385,6 +387,52 @@ class SQLiteStorage:
                 "SELECT member, value FROM state WHERE name = ? AND expires_at > ?", (name, self._clock())
             ).fetchall()
         return dict(rows)
+
+    def question_counts(self, since: float | None = None) -> QuestionCounts:
+        """Counts grouped inside SQLite, from the first question at or after since.
+
+        Rowids grow with time, so that first question is found by bisecting the rowids (a few dozen lookups)
+        instead of reading every earlier row; the counts then read only the rows they count, in SQLite.
+        """
+        with self._errors(), self._connection() as connection:
+            first = 0 if since is None else self._first_id_since(connection, since)
+            counts = QuestionCounts()
+            counts.total = connection.execute(
+                "SELECT count(*) FROM questions WHERE id >= ?", (first,)
+            ).fetchone()[0]
+            for table, column in (
+                (counts.outcomes, "outcome"),
+                (counts.per_entry, "faq_id"),
+                (counts.per_language, "lang"),
+                (counts.per_channel, "channel"),
+                (counts.per_day, "CAST(time / 86400 AS INTEGER)"),
+            ):
+                rows = connection.execute(
+                    f"SELECT {column}, count(*) FROM questions WHERE id >= ? AND {column} IS NOT NULL"
+                    f" GROUP BY {column}",
+                    (first,),
+                ).fetchall()
+                for key, count in rows:
+                    table[utc_day(key * 86400) if column.startswith("CAST") else key] = count
+        return counts
+
+    @staticmethod
+    def _first_id_since(connection: sqlite3.Connection, since: float) -> int:
+        """The smallest rowid whose question was asked at or after since (bisecting on rowids)."""
+        low, high = connection.execute(
+            "SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM questions"
+        ).fetchone()
+        high += 1
+        while low < high:
+            middle = (low + high) // 2
+            row = connection.execute(
+                "SELECT id, time FROM questions WHERE id >= ? ORDER BY id LIMIT 1", (middle,)
+            ).fetchone()
+            if row is None or row[1] >= since:
+                high = middle
+            else:
+                low = row[0] + 1
+        return low
 
     def cleanup(self) -> int:
         """Delete expired state and questions past the retention; return how many."""

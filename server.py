@@ -235,7 +235,7 @@ def without_paths(message: str) -> str:
 
 def _reload_wait_seconds(config: Config) -> float:
     """How long /admin/reload waits for the other workers: a few of their watch intervals."""
-    return min(RELOAD_WAIT_LIMIT_SECONDS, 2 * config.server.watch_interval + 2)
+    return min(RELOAD_WAIT_LIMIT_SECONDS, 2 * config.server.watch_interval + 15)
 
 
 def _wait_for_workers(bot: FAQBot, generation: int, timeout: float) -> dict[str, dict]:

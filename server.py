@@ -192,12 +192,13 @@ def create_app(
         ok, detail = bot.reload()
         if not ok:
             return fail(422, detail)
+        known = set(bot.worker_reports())
         try:
             generation = bot.publish_reload()
         except StorageError:
             return jsonify({"reloaded": True, "detail": detail, "everywhere": False, "workers": {}})
-        workers = _wait_for_workers(bot, generation, _reload_wait_seconds(config))
-        behind = sorted(w for w, report in workers.items() if report.get("generation", 0) < generation)
+        workers = _wait_for_workers(bot, generation, known, _reload_wait_seconds(config))
+        behind = _behind(workers, generation, known)
         return jsonify(
             {
                 "reloaded": True,
@@ -238,12 +239,19 @@ def _reload_wait_seconds(config: Config) -> float:
     return min(RELOAD_WAIT_LIMIT_SECONDS, 2 * config.server.watch_interval + 15)
 
 
-def _wait_for_workers(bot: FAQBot, generation: int, timeout: float) -> dict[str, dict]:
-    """Poll the workers' reports until every live one serves generation, or timeout passes."""
+def _behind(workers: dict[str, dict], generation: int, known: set[str]) -> list[str]:
+    """Workers known before the reload, or reporting now, that do not serve generation yet."""
+    return sorted(
+        worker for worker in known | set(workers) if workers.get(worker, {}).get("generation", 0) < generation
+    )
+
+
+def _wait_for_workers(bot: FAQBot, generation: int, known: set[str], timeout: float) -> dict[str, dict]:
+    """Poll the workers' reports until every worker (known before, or reporting) serves generation."""
     deadline = time.monotonic() + timeout
     while True:
         workers = bot.worker_reports()
-        if all(report.get("generation", 0) >= generation for report in workers.values()):
+        if not _behind(workers, generation, known):
             return workers
         if time.monotonic() >= deadline:
             return workers

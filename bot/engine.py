@@ -31,6 +31,7 @@ log = logging.getLogger("faqbot.engine")
 
 GENERATION_KEY = "corpus:generation"
 WORKERS_STATE = "corpus:workers"
+WORKER_REPORT_GRACE_SECONDS = 30.0
 STORAGE_FAILURE_MEMORY_SECONDS = 10.0
 """How long /healthz reports a failed storage operation after it happened."""
 
@@ -329,7 +330,8 @@ class FAQBot:
             "loaded_at": self._brain.loaded_at,
             "error": self.last_reload_error,
         }
-        ttl = 3 * self.config.server.watch_interval + 5
+        # Long enough that a worker busy rebuilding (seconds, on a loaded machine) is not taken for gone.
+        ttl = 3 * self.config.server.watch_interval + WORKER_REPORT_GRACE_SECONDS
         try:
             self.storage.put_state(WORKERS_STATE, self.worker_id, json.dumps(report), ttl)
         except StorageError as exc:

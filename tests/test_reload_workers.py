@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,12 @@ from live_server import LiveServer, write_config
 MINI_CORPUS = Path(__file__).resolve().parent / "data" / "mini_corpus"
 ADMIN_TOKEN = "reload-test-token"
 WORKERS = 3
+WORKERS_START_SECONDS = 90.0
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def worker_reports(server: LiveServer) -> dict:
+    return json.loads(server.request("GET", "/healthz", headers=ADMIN)[1])["workers"]
 
 
 @pytest.fixture
@@ -39,22 +46,19 @@ def test_reload_with_three_workers_reaches_every_worker(three_workers: tuple[Liv
     old = server.ask("学费多少")[1]["answer"]
     entries = corpus / "entries.yaml"
     entries.write_text(entries.read_text(encoding="utf-8").replace("学费为每年", "新学费每年"), "utf-8")
-    # Let every worker report in before the reload, so the reply can tell who has it.
-    for _ in range(50):
-        health = json.loads(
-            server.request("GET", "/healthz", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})[1]
-        )
-        if len(health["workers"]) == WORKERS:
-            break
-        server.request("GET", "/healthz")
+    # Let every worker start and report in before the reload, so the reply can tell who has it.
+    deadline = time.monotonic() + WORKERS_START_SECONDS
+    while len(worker_reports(server)) < WORKERS and time.monotonic() < deadline:
+        time.sleep(0.2)
 
     status, body, _ = server.request(
         "POST", "/admin/reload", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
     )
     report = json.loads(body)
 
-    assert status == 200
-    assert report["everywhere"] is True and len(report["workers"]) == WORKERS
+    assert status == 200, report
+    assert report["everywhere"] is True, report
+    assert len(report["workers"]) == WORKERS, report
     answers = [server.ask("学费多少")[1]["answer"] for _ in range(30)]
     assert all("新学费" in answer for answer in answers)
     assert "新学费" not in old

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -379,3 +380,46 @@ def test_no_response_body_holds_a_file_path(tmp_corpus: Path) -> None:
 def test_config_replace_keeps_the_mode() -> None:
     config = app_config()
     assert replace(config.wechat, mode="safe").effective_mode == "safe"
+
+
+def test_the_corpus_watcher_survives_a_user_dictionary_it_cannot_read(tmp_corpus: Path) -> None:
+    config = app_config(
+        env={"FAQBOT_ADMIN_TOKEN": ADMIN_TOKEN}, corpus_dir=tmp_corpus, watch_corpus=True, watch_interval=0.1
+    )
+    client = make_app(config, build_brain(config), MemoryStorage(), SettableClock()).test_client()
+    entries = len(build_brain(config).corpus.entries)
+    userdict = tmp_corpus / "userdict.txt"
+    good = userdict.read_bytes()
+
+    userdict.write_bytes("学费 5 n\n".encode("gb18030"))
+    broken = wait_for_health(client, lambda health: bool(health["last_reload_error"]))
+    userdict.write_bytes(good + "新词 3 n\n".encode())
+    with (tmp_corpus / "entries.yaml").open("a", encoding="utf-8") as file:
+        file.write(WATCHED_ENTRY)
+    repaired = wait_for_health(client, lambda health: health["entries"] == entries + 1)
+
+    assert "userdict.txt" in broken["last_reload_error"]
+    assert (repaired["status"], repaired["last_reload_error"]) == ("ok", None)
+
+
+WATCHED_ENTRY = """
+- id: watched-entry
+  category: admissions
+  question: {en: "Is the watcher still alive?", zh: "监视线程还在吗？"}
+  alternates:
+    en: [watcher alive, still watching, is it watching]
+    zh: [还在监视吗, 监视线程, 线程还在吗]
+  answer: {en: "Yes.", zh: "在。"}
+  source: test
+"""
+
+
+def wait_for_health(client: FlaskClient, condition: Any, seconds: float = 60.0) -> dict:
+    """The admin /healthz once condition holds (polled, bounded); fails the test when it never does."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        health = client.get("/healthz", headers=RIGHT).get_json()
+        if condition(health):
+            return health
+        time.sleep(0.05)
+    raise AssertionError(f"/healthz never showed the expected state: {health}")

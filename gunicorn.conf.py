@@ -25,6 +25,9 @@ limit_request_field_size = 8190
 # worker opens its own storage connection and starts its own corpus watcher after the fork (server.py).
 preload_app = True
 accesslog = "-"
+# JSON access records without query strings (WeChat's carry signatures, nonces and OpenIDs).
+logger_class = "bot.logs.JsonAccessLogger"
+
 access_log_format = '{"remote": "%(h)s", "request": "%(r)s", "status": %(s)s, "bytes": %(B)s, "ms": %(M)s}'
 
 # /metrics adds up every worker's counters through files in this folder (prometheus_client's multi-process

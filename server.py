@@ -5,27 +5,40 @@ from __future__ import annotations
 import argparse
 import hmac
 import ipaddress
+import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request, send_from_directory
+from flask import Flask, Response, current_app, g, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.serving import WSGIRequestHandler
 
 from bot.api import reply_as_dict
-from bot.config import Config, load_config
+from bot.config import SHIPPED_USER_HASH_SALT, Config, load_config
 from bot.engine import FAQBot
-from bot.logs import configure_logging
+from bot.logs import access_record, configure_logging, log_access
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.storage import Storage, StorageError, open_storage
 from bot.wechat_channel import WeChatChannel
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("faqbot.server")
+
+# The chat page loads its script and style from /static only; nothing may frame it.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+ADMIN_WINDOW_SECONDS = 60
+RELOAD_WAIT_LIMIT_SECONDS = 30.0
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s'\":/]+/)+([^\s'\":/]+)")
 
 
 class ApiError(Exception):
@@ -44,9 +57,10 @@ class OpenedPerProcess:
     or thread opened before the fork would be shared by every worker, so each worker opens its own.
     """
 
-    def __init__(self, url: str, clock: Callable[[], float]) -> None:
+    def __init__(self, url: str, clock: Callable[[], float], question_log_days: float = 0) -> None:
         self._url = url
         self._clock = clock
+        self._question_log_days = question_log_days
         self._lock = threading.Lock()
         self._pid = 0
         self._storage: Storage | None = None
@@ -57,7 +71,9 @@ class OpenedPerProcess:
         if self._pid != pid or self._storage is None:
             with self._lock:
                 if self._pid != pid or self._storage is None:
-                    self._storage = open_storage(self._url, clock=self._clock)
+                    self._storage = open_storage(
+                        self._url, clock=self._clock, question_log_days=self._question_log_days
+                    )
                     self._pid = pid
         return self._storage
 
@@ -74,26 +90,39 @@ def create_app(
     """Build the app: engine, storage and routes; nothing is created at import time."""
     config = config or load_config(HERE / "config.yaml")
     configure_logging(config.log_level)
-    storage = storage if storage is not None else OpenedPerProcess(config.storage, clock)  # type: ignore[assignment]
+    if config.dialogue.user_hash_salt == SHIPPED_USER_HASH_SALT:
+        log.warning("dialogue.user_hash_salt is the shipped default: set FAQBOT_USER_HASH_SALT in production")
+    if storage is None:
+        storage = OpenedPerProcess(config.storage, clock, config.server.question_log_days)  # type: ignore[assignment]
     bot = bot or FAQBot(config, storage, clock=clock)
     metrics = Metrics(lambda: (len(bot.brain.corpus.entries), bot.brain.loaded_at, bot.last_reload_error))
     bot.observer = metrics
     start_process = _process_start(bot, config)
     app = Flask(__name__, static_folder=str(HERE / "static"), static_url_path="/static")
-    app.config["MAX_CONTENT_LENGTH"] = max(config.server.max_body_bytes, config.wechat.max_body_bytes)
+    # Bodies are read by _read_body, which refuses an over-long chunked body too instead of truncating it.
+    app.config["MAX_CONTENT_LENGTH"] = None
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    if config.server.trusted_proxies:
+        # Only behind proxies we run: X-Forwarded-For is believed for that many hops, so the limits below
+        # see the client's address rather than the proxy's.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=config.server.trusted_proxies, x_proto=config.server.trusted_proxies
+        )
     app.extensions["faqbot"] = bot
     app.extensions["faqbot.start_process"] = start_process
     wechat = WeChatChannel(bot, config.wechat, clock=clock)
 
     def fail(status: int, message: str) -> Response:
-        response = jsonify({"error": message})
+        response = jsonify({"error": without_paths(message)})
         response.status_code = status
         return response
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Response:
-        return fail(exc.status, exc.message)
+        response = fail(exc.status, exc.message)
+        if exc.status == 429:
+            response.headers["Retry-After"] = str(ADMIN_WINDOW_SECONDS)
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -115,6 +144,15 @@ def create_app(
     def time_request(response: Response) -> Response:
         endpoint = request.url_rule.rule if request.url_rule is not None else "other"
         metrics.latency.labels(endpoint).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        return response
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if response.mimetype == "text/html":
+            response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+            response.headers["X-Frame-Options"] = "DENY"
         return response
 
     @app.after_request
@@ -140,32 +178,41 @@ def create_app(
 
     @app.get("/healthz")
     def healthz() -> Response:
+        """Public: ok or degraded (200 while the bot can answer); the details only with the admin token."""
         brain = bot.brain
-        try:
-            storage_ok = bot.storage.ping()
-        except StorageError:
-            storage_ok = False
-        return jsonify(
-            {
-                "status": "ok" if bot.last_reload_error is None else "degraded",
+        storage_ok, storage_error = bot.storage_health()
+        degraded = bot.last_reload_error is not None or not storage_ok
+        can_answer = len(brain.corpus.entries) > 0
+        status = "unavailable" if not can_answer else "degraded" if degraded else "ok"
+        health: dict[str, Any] = {"status": status}
+        if _is_admin(config):
+            health |= {
                 "corpus_loaded": True,
                 "entries": len(brain.corpus.entries),
                 "corpus_loaded_at": brain.loaded_at,
-                "last_reload_error": bot.last_reload_error,
+                "corpus_generation": bot.generation,
+                "last_reload_error": bot.last_reload_error and without_paths(bot.last_reload_error),
                 "storage": bot.storage.kind,
                 "storage_ok": storage_ok,
+                "last_storage_error": storage_error and without_paths(storage_error),
+                "workers": bot.worker_reports(),
             }
-        )
+        response = jsonify(health)
+        response.status_code = 200 if can_answer else 503
+        return response
 
     @app.post("/api/ask")
     def api_ask() -> Response:
         body = _json_body(config.server.max_body_bytes)
+        if bot.over_rate_limit(_client_address(), "address", config.server.rate_limit_per_address):
+            raise ApiError(429, "too many questions from this address in a minute; please wait a moment")
         question = _text_field(body, "question", required=True, limit=config.server.max_question_chars)
         session = _text_field(body, "session", required=False, limit=128)
         lang = _text_field(body, "lang", required=False, limit=2)
         if lang and lang not in ("en", "zh"):
             raise ApiError(400, '`lang` must be "en" or "zh"')
-        _rate_limit(bot, session or request.remote_addr or "anonymous")
+        if session:
+            _rate_limit(bot, session)
         channel = "web" if request.headers.get("X-Faqbot-Channel") == "web" else "api"
         reply = bot.ask(question, session=session or None, channel=channel, lang=lang or None)
         return jsonify(reply_as_dict(reply))
@@ -177,7 +224,11 @@ def create_app(
             status, text = wechat.verify(params)
             content_type = "text/plain; charset=utf-8"
         else:
-            status, text, content_type = wechat.handle(params, request.get_data(cache=False))
+            try:
+                body = _read_body(config.wechat.max_body_bytes)
+            except ApiError as exc:
+                return Response(exc.message, status=exc.status, mimetype="text/plain")
+            status, text, content_type = wechat.handle(params, body)
         if status == 403:  # a bad signature or a stale timestamp
             metrics.signature_failures.inc()
         return Response(text, status=status, content_type=content_type)
@@ -190,9 +241,28 @@ def create_app(
 
     @app.post("/admin/reload")
     def admin_reload() -> Response:
+        """Reload here, then have every worker (every server, on Redis) follow; report which have."""
         _require_admin(config)
         ok, detail = bot.reload()
-        return fail(422, detail) if not ok else jsonify({"reloaded": True, "detail": detail})
+        if not ok:
+            return fail(422, detail)
+        known = set(bot.worker_reports())
+        try:
+            generation = bot.publish_reload()
+        except StorageError:
+            return jsonify({"reloaded": True, "detail": detail, "everywhere": False, "workers": {}})
+        workers = _wait_for_workers(bot, generation, known, _reload_wait_seconds(config))
+        behind = _behind(workers, generation, known)
+        return jsonify(
+            {
+                "reloaded": True,
+                "detail": detail,
+                "generation": generation,
+                "everywhere": not behind,
+                "behind": behind,
+                "workers": workers,
+            }
+        )
 
     @app.get("/admin/stats")
     def admin_stats() -> Response:
@@ -205,7 +275,8 @@ def create_app(
         except ValueError as exc:
             raise ApiError(400, str(exc)) from exc
         except StorageError as exc:
-            raise ApiError(503, f"storage unavailable: {exc}") from exc
+            log.error("stats unavailable: %s", exc)
+            raise ApiError(503, "storage unavailable") from exc
 
     return app
 
@@ -224,8 +295,9 @@ def _process_start(bot: FAQBot, config: Config) -> Callable[[], None]:
                 return
             if isinstance(bot.storage, OpenedPerProcess):
                 bot.storage.opened()
-            if config.server.watch_corpus:
-                _start_corpus_watcher(bot, config.server.watch_interval)
+            # The watcher also follows reloads published by other workers through shared storage.
+            if config.server.watch_corpus or bot.storage.kind != "memory":
+                _start_corpus_watcher(bot, config.server.watch_interval, config.server.watch_corpus)
             started[0] = pid
 
     return start
@@ -242,13 +314,61 @@ def _address_allowed(address: str | None, allowed: tuple[str, ...]) -> bool:
     return any(ip in ipaddress.ip_network(network, strict=False) for network in allowed)
 
 
-def _json_body(max_bytes: int) -> dict[str, Any]:
-    data = request.get_data()  # raw bytes, also of form bodies; cached for get_json below
-    if len(data) > max_bytes:
+def without_paths(message: str) -> str:
+    """A message for a response body with every absolute file path cut to its file name."""
+    return _ABSOLUTE_PATH.sub(r"\1", message)
+
+
+def _reload_wait_seconds(config: Config) -> float:
+    """How long /admin/reload waits for the other workers: a few of their watch intervals."""
+    return min(RELOAD_WAIT_LIMIT_SECONDS, 2 * config.server.watch_interval + 15)
+
+
+def _behind(workers: dict[str, dict], generation: int, known: set[str]) -> list[str]:
+    """Workers known before the reload, or reporting now, that do not serve generation yet."""
+    return sorted(
+        worker for worker in known | set(workers) if workers.get(worker, {}).get("generation", 0) < generation
+    )
+
+
+def _wait_for_workers(bot: FAQBot, generation: int, known: set[str], timeout: float) -> dict[str, dict]:
+    """Poll the workers' reports until every worker (known before, or reporting) serves generation."""
+    deadline = time.monotonic() + timeout
+    while True:
+        workers = bot.worker_reports()
+        if not _behind(workers, generation, known):
+            return workers
+        if time.monotonic() >= deadline:
+            return workers
+        time.sleep(0.1)
+
+
+def _read_body(max_bytes: int) -> bytes:
+    """The request body, refused with 413 when over max_bytes whether it came with a length or chunked."""
+    if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(413, f"the body is over {max_bytes} bytes")
+    stream = request.stream
+    parts: list[bytes] = []
+    size = 0
+    while size <= max_bytes:
+        part = stream.read(max_bytes + 1 - size)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    if size > max_bytes:
+        raise ApiError(413, f"the body is over {max_bytes} bytes")
+    return b"".join(parts)
+
+
+def _json_body(max_bytes: int) -> dict[str, Any]:
+    data = _read_body(max_bytes)
     if not request.is_json:
         raise ApiError(415 if data else 400, "send a JSON object with Content-Type: application/json")
-    body = request.get_json(silent=True)
+    try:
+        body = json.loads(data)
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
+        body = None
     if not isinstance(body, dict):
         raise ApiError(400, 'the body must be a JSON object such as {"question": "..."}')
     return body
@@ -277,30 +397,81 @@ def _rate_limit(bot: FAQBot, user: str) -> None:
         raise ApiError(429, "too many questions in a minute; please wait a moment")
 
 
-def _require_admin(config: Config) -> None:
+def _client_address() -> str:
+    """The client's address (the real one behind a trusted proxy: see server.trusted_proxies)."""
+    return request.remote_addr or "unknown"
+
+
+def _given_token() -> str:
+    """The token of an `Authorization: Bearer <token>` header (the scheme in any case), or ""."""
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _is_admin(config: Config) -> bool:
     token = config.server.admin_token
-    if not token:
+    return bool(token) and hmac.compare_digest(_given_token().encode(), token.encode())
+
+
+def _require_admin(config: Config) -> None:
+    """Let a request with the admin token through; throttle an address that keeps guessing."""
+    if not config.server.admin_token:
         raise ApiError(404, "admin endpoints are off: set FAQBOT_ADMIN_TOKEN to enable them")
-    given = request.headers.get("Authorization", "")
-    given = given[7:] if given.startswith("Bearer ") else request.headers.get("X-Admin-Token", "")
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        raise ApiError(401, "a valid admin token is required (Authorization: Bearer <token>)")
+    bot: FAQBot = current_app.extensions["faqbot"]
+    limit = config.server.admin_failures_per_minute
+    key = "admin-failures:" + bot.hash_user(_client_address())
+    try:
+        throttled = limit > 0 and bot.storage.hits(key) >= limit
+    except StorageError:
+        throttled = False
+    if throttled:
+        raise ApiError(429, "too many wrong admin tokens from this address; wait a minute")
+    if _is_admin(config):
+        return
+    log.warning("refused an admin request", extra={"path": request.path, "client": key[15:]})
+    if limit > 0:
+        try:
+            bot.storage.hit(key, ADMIN_WINDOW_SECONDS)
+        except StorageError as exc:
+            bot.storage_failed(exc, "failed admin attempts not counted")
+    raise ApiError(401, "a valid admin token is required (Authorization: Bearer <token>)")
 
 
-def _start_corpus_watcher(bot: FAQBot, interval: float) -> threading.Thread:
-    """Poll the corpus files and reload on change; a broken change keeps the old corpus serving."""
+def _start_corpus_watcher(bot: FAQBot, interval: float, watch_files: bool = True) -> threading.Thread:
+    """Follow reloads published by other workers and, with watch_files, reload on a changed corpus file.
+
+    A broken change keeps the old corpus serving; no failure of any kind stops the thread.
+    """
 
     def watch() -> None:
-        while True:
+        while not getattr(bot.storage, "closed", False):  # a closed storage ends its app's watcher
             time.sleep(interval)
+            if getattr(bot.storage, "closed", False):
+                return
             try:
-                bot.reload_if_changed()
-            except OSError as exc:
-                log.error("corpus watcher could not read the corpus folder: %s", exc)
+                if watch_files:
+                    bot.reload_if_changed()
+                bot.follow_reloads()
+            except Exception:
+                log.exception("corpus watcher failed this round, will try again")
 
     thread = threading.Thread(target=watch, name="corpus-watcher", daemon=True)
     thread.start()
     return thread
+
+
+class _AccessLogHandler(WSGIRequestHandler):
+    """The development server's request line as a JSON record, without the query string."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        path = self.path.split("?", 1)[0]
+        started = getattr(self, "_faqbot_started", None)
+        elapsed = round((time.perf_counter() - started) * 1000, 2) if started else 0.0
+        log_access(access_record(self.command or "", path, code, size, elapsed, self.address_string()))
+
+    def handle_one_request(self) -> None:
+        self._faqbot_started = time.perf_counter()
+        super().handle_one_request()
 
 
 def main() -> None:
@@ -312,7 +483,7 @@ def main() -> None:
     args = parser.parse_args()
     app = create_app(load_config(args.config))
     app.extensions["faqbot.start_process"]()
-    app.run(host=args.host, port=args.port, threaded=True)
+    app.run(host=args.host, port=args.port, threaded=True, request_handler=_AccessLogHandler)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ from harness import (
 
 from bot.config import load_config
 from bot.storage import SQLiteStorage
-from bot.storage_redis import RedisStorage
+from bot.storage.redis import RedisStorage
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 MAX_SCENARIO_LOAD_SECONDS = 60.0

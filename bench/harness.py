@@ -68,6 +68,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+BENCH_ADMIN_TOKEN = "bench-admin-token"
+
+
 def write_config(workdir: Path, corpus_dir: Path, storage: str) -> Path:
     """A copy of config.yaml for a benchmark server: given corpus and storage, watching on, no rate limit."""
     data = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8")) or {}
@@ -76,6 +79,8 @@ def write_config(workdir: Path, corpus_dir: Path, storage: str) -> Path:
     server = data.setdefault("server", {})
     server["watch_corpus"] = True
     server["rate_limit_per_minute"] = 0
+    server["rate_limit_per_address"] = 0  # every benchmark client is 127.0.0.1
+    server["admin_token"] = BENCH_ADMIN_TOKEN  # /healthz details
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     load_config(path, env={})  # refuse here, with the config's own message, what the server would refuse
@@ -266,7 +271,7 @@ def ask(port: int, question: str, session: str | None = None) -> dict:
 def healthz(port: int) -> dict:
     """GET /healthz on a fresh connection; an unreachable server gives {"_status": 0}."""
     try:
-        status, body = fetch(port, "GET", "/healthz")
+        status, body = fetch(port, "GET", "/healthz", headers={"Authorization": f"Bearer {BENCH_ADMIN_TOKEN}"})
         return {**json.loads(body), "_status": status}
     except (OSError, http.client.HTTPException, ValueError) as exc:
         return {"_status": 0, "_error": type(exc).__name__}

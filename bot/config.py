@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -57,6 +58,12 @@ class WeChatConfig:
     max_body_bytes: int = 64 * 1024
     transfer_to_human: bool = False
     menu_keys: Mapping[str, str] = field(default_factory=dict)
+    mode: str = ""  # plain | compatible | safe; empty: safe with an aes_key, else plain
+
+    @property
+    def effective_mode(self) -> str:
+        """The mode in force: the configured one, or safe when an EncodingAESKey is set, else plain."""
+        return self.mode or ("safe" if self.aes_key else "plain")
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,10 @@ class ServerConfig:
     max_question_chars: int = 500
     max_body_bytes: int = 64 * 1024
     rate_limit_per_minute: int = 30
+    rate_limit_per_address: int = 120
+    trusted_proxies: int = 0
+    admin_failures_per_minute: int = 10
+    question_log_days: int = 365
     watch_corpus: bool = True
     watch_interval: float = 2.0
     metrics_allow: tuple[str, ...] = ()
@@ -104,6 +115,28 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "FAQBOT_WECHAT_APPID": ("wechat", "app_id"),
     "FAQBOT_ADMIN_TOKEN": ("server", "admin_token"),
     "FAQBOT_STORAGE": ("", "storage"),
+    "FAQBOT_WECHAT_MODE": ("wechat", "mode"),
+    "FAQBOT_USER_HASH_SALT": ("dialogue", "user_hash_salt"),
+}
+
+SHIPPED_USER_HASH_SALT = "faqbot"
+WECHAT_MODES = ("plain", "compatible", "safe")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# (section, key) -> (smallest allowed value, largest or None): values outside break every request or a thread.
+RANGES: dict[tuple[str, str], tuple[float, float | None]] = {
+    ("server", "max_question_chars"): (1, None),
+    ("server", "max_body_bytes"): (1, None),
+    ("server", "rate_limit_per_minute"): (0, None),
+    ("server", "rate_limit_per_address"): (0, None),
+    ("server", "trusted_proxies"): (0, 10),
+    ("server", "admin_failures_per_minute"): (0, None),
+    ("server", "question_log_days"): (0, None),
+    ("server", "watch_interval"): (0.1, 3600),
+    ("dialogue", "session_ttl"): (1, None),
+    ("dialogue", "dedupe_ttl"): (1, None),
+    ("wechat", "max_clock_skew"): (0, 86400),
+    ("wechat", "max_body_bytes"): (1, None),
 }
 
 
@@ -139,7 +172,13 @@ def _coerce(default: Any, value: Any, key: str) -> Any:
         raise ConfigError(f"{key}: expected true or false, got {value!r}")
     if isinstance(default, int | float) and not isinstance(default, bool):
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return type(default)(value) if isinstance(default, float) else int(value)
+            if not math.isfinite(value):
+                raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+            if isinstance(default, float):
+                return float(value)
+            if value != int(value):
+                raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+            return int(value)
         raise ConfigError(f"{key}: expected a number, got {value!r}")
     if isinstance(default, str):
         if value is None:
@@ -182,6 +221,23 @@ def _validate(config: Config) -> None:
     aes = config.wechat.aes_key
     if aes and len(aes) != 43:
         raise ConfigError(f"wechat.aes_key: an EncodingAESKey has 43 characters, this one has {len(aes)}")
+    _validate_ranges(config)
+    mode = config.wechat.mode
+    if mode and mode not in WECHAT_MODES:
+        raise ConfigError(f"wechat.mode: expected one of {', '.join(WECHAT_MODES)}, got {mode!r}")
+    if mode in ("compatible", "safe") and not aes:
+        raise ConfigError(f"wechat.mode: {mode} mode needs wechat.aes_key (FAQBOT_WECHAT_AES_KEY)")
+    if config.log_level.upper() not in LOG_LEVELS:
+        raise ConfigError(f"log_level: expected one of {', '.join(LOG_LEVELS)}, got {config.log_level!r}")
+
+
+def _validate_ranges(config: Config) -> None:
+    """Refuse at start-up a number that would break every request (a zero TTL, a negative interval)."""
+    for (section, key), (low, high) in RANGES.items():
+        value = getattr(getattr(config, section), key)
+        if value < low or (high is not None and value > high):
+            bound = f"at least {low}" if high is None else f"between {low} and {high}"
+            raise ConfigError(f"{section}.{key}: must be {bound}, got {value!r}")
 
 
 def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:

@@ -240,6 +240,8 @@ def check_dialogue_texts(path: Path, corpus: Corpus) -> list[Problem]:
     ids = corpus.by_id()
     lines = data.get("__lines__", {}) if isinstance(data, dict) else {}
     plain = strip_lines(data) or {}
+    if not isinstance(plain, dict):
+        return [Problem(path.name, 0, "dialogue.yaml must be a mapping of menu, smalltalk and replies")]
     for entry_id in plain.get("menu") or []:
         if entry_id not in ids:
             problems.append(
@@ -251,6 +253,18 @@ def check_dialogue_texts(path: Path, corpus: Corpus) -> list[Problem]:
             if not str((replies.get(key) or {}).get(lang) or "").strip():
                 problems.append(
                     Problem(path.name, lines.get("replies", 0), f"replies.{key}.{lang} is missing")
+                )
+    for key, texts in replies.items() if isinstance(replies, dict) else ():
+        for lang, template in texts.items() if isinstance(texts, dict) else ():
+            try:
+                str(template).format(phone="", email="")
+            except (KeyError, IndexError, ValueError) as exc:
+                problems.append(
+                    Problem(
+                        path.name,
+                        lines.get("replies", 0),
+                        f"replies.{key}.{lang} has a placeholder other than {{phone}} and {{email}}: {exc}",
+                    )
                 )
     return problems
 
@@ -303,6 +317,8 @@ class Dialogue:
 
     def _choice(self, normal: str, convo: Conversation, lang: str) -> Reply | None:
         found = NUMBER_CHOICE.match(normal)
+        # Entries offered before a reload that removed them are no longer on offer.
+        convo.offered = [entry_id for entry_id in convo.offered if entry_id in self.entries]
         if found and not convo.offered:
             return self.menu(convo, lang, "help")
         if found and convo.offered:

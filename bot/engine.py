@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -13,14 +15,28 @@ from pathlib import Path
 from typing import Protocol
 
 from bot.config import Config, load_config
-from bot.corpus import Corpus, CorpusError, load_corpus
+from bot.corpus import Corpus, CorpusError, Problem, load_corpus
 from bot.decision import DecisionModel
-from bot.dialogue import Conversation, Dialogue, DialogueTexts, Reply
+from bot.dialogue import Conversation, Dialogue, DialogueTexts, Reply, check_dialogue_texts
 from bot.matcher import Matcher
-from bot.storage import MemoryStorage, QuestionRecord, Storage, StorageError, Writes, open_storage
+from bot.storage import (
+    FOREVER_SECONDS,
+    MemoryStorage,
+    QuestionRecord,
+    Storage,
+    StorageError,
+    Writes,
+    open_storage,
+)
 
 log = logging.getLogger("faqbot.engine")
 _OUTCOMES = {"answer": "answered", "suggest": "suggested", "decline": "declined"}
+
+GENERATION_KEY = "corpus:generation"
+WORKERS_STATE = "corpus:workers"
+WORKER_REPORT_GRACE_SECONDS = 30.0
+STORAGE_FAILURE_MEMORY_SECONDS = 10.0
+"""How long /healthz reports a failed storage operation after it happened."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,12 @@ class Unobserved:
         """Ignore a retry answered from the dedupe store."""
 
 
+def _namespace(channel: str) -> str:
+    """The namespace of a channel's sessions and counters: WeChat users apart from web and API sessions
+    (and client addresses, counted by the API's per-address limit)."""
+    return channel if channel in ("wechat", "address") else "web"
+
+
 def corpus_signature(directory: Path) -> str:
     """A fingerprint of the corpus files (names, sizes, modification times) to notice changes cheaply."""
     parts = []
@@ -67,10 +89,27 @@ def corpus_signature(directory: Path) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
+def check_userdict(path: Path | None) -> list[Problem]:
+    """The user dictionary must be UTF-8 text: jieba fails on anything else, in the middle of a build."""
+    if path is None:
+        return []
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return [Problem(path.name, 0, f"not UTF-8 text (byte {exc.start}); save it as UTF-8")]
+    except OSError as exc:
+        return [Problem(path.name, 0, f"cannot read the file: {exc.strerror}")]
+    return []
+
+
 def build_brain(config: Config) -> Brain:
     """Load, check and index the corpus; raises CorpusError and leaves nothing half-built."""
     signature = corpus_signature(config.corpus_dir)
     corpus = load_corpus(config.corpus_dir)
+    problems = check_dialogue_texts(config.corpus_dir / "dialogue.yaml", corpus)
+    problems += check_userdict(corpus.userdict)
+    if any(problem.severity == "error" for problem in problems):
+        raise CorpusError(problems)
     matcher = Matcher(corpus, config.match, DecisionModel.load(config.corpus_dir))
     normaliser = matcher.analyser.normaliser
     texts = DialogueTexts.load(
@@ -100,6 +139,9 @@ class FAQBot:
         self.last_reload_error: str | None = None
         self._failed_signature: str | None = None
         self.observer: Observer = Unobserved()
+        self._storage_failure: tuple[float, str] | None = None  # (monotonic time, message) of the last one
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._generation = self._current_generation()
 
     @classmethod
     def from_config(
@@ -107,7 +149,9 @@ class FAQBot:
     ) -> FAQBot:
         """A bot built from config.yaml, with the storage it names unless one is given."""
         config = load_config(path)
-        return cls(config, storage if storage is not None else open_storage(config.storage))
+        if storage is None:
+            storage = open_storage(config.storage, question_log_days=config.server.question_log_days)
+        return cls(config, storage)
 
     @property
     def brain(self) -> Brain:
@@ -128,22 +172,27 @@ class FAQBot:
         for the caller to write together with its own changes.
         """
         brain = self._brain
-        convo = self._load(session)
+        convo = self._load(session, channel)
         reply = brain.dialogue.respond(text, convo, lang_hint=lang, max_bytes=max_bytes)
         records = self._records(text, session, channel, reply)
-        self._keep(session, convo, writes, records)
+        self._keep(session, channel, convo, writes, records)
         if writes is None:  # otherwise the caller reports them once its writes are kept
             for record in records:
                 self.observer.question(record)
         return reply
 
     def menu(
-        self, session: str | None, lang: str, intro: str = "help", writes: Writes | None = None
+        self,
+        session: str | None,
+        lang: str,
+        intro: str = "help",
+        writes: Writes | None = None,
+        channel: str = "api",
     ) -> Reply:
         """The numbered topic menu (for the welcome message), remembered so numbers work next turn."""
-        convo = self._load(session)
+        convo = self._load(session, channel)
         reply = self._brain.dialogue.menu(convo, lang, intro)
-        self._keep(session, convo, writes)
+        self._keep(session, channel, convo, writes)
         return reply
 
     def answer_entry(
@@ -153,9 +202,9 @@ class FAQBot:
         brain = self._brain
         if entry_id not in brain.dialogue.entries:
             return None
-        convo = self._load(session)
+        convo = self._load(session, channel)
         reply = brain.dialogue.entry_reply(entry_id, convo, lang)
-        self._keep(session, convo, writes)
+        self._keep(session, channel, convo, writes)
         return reply
 
     def write(self, writes: Writes) -> None:
@@ -164,26 +213,44 @@ class FAQBot:
             self.storage.write(writes)
         except StorageError as exc:
             self.observer.storage_error(exc)
-            log.error("storage unavailable, conversation state and question log not saved: %s", exc)
+            self.storage_failed(exc, "conversation state and question log not saved")
 
-    def session_language(self, session: str) -> str | None:
+    def storage_failed(self, exc: StorageError, consequence: str) -> None:
+        """Log a storage failure and remember it, so /healthz reports it while answers carry on."""
+        log.error("storage unavailable, %s: %s", consequence, exc)
+        self._storage_failure = (time.monotonic(), str(exc))
+
+    def storage_health(self) -> tuple[bool, str | None]:
+        """(healthy, last failure): unhealthy while the backend does not answer or failed recently."""
+        failure = self._storage_failure
+        recent = failure is not None and time.monotonic() - failure[0] < STORAGE_FAILURE_MEMORY_SECONDS
+        try:
+            answering = self.storage.ping()
+        except StorageError:
+            answering = False
+        return answering and not recent, failure[1] if failure else None
+
+    def session_language(self, session: str, channel: str = "api") -> str | None:
         """The language a session last spoke, if remembered."""
-        return self._load(session).lang
+        return self._load(session, channel).lang
 
     def say(self, key: str, lang: str) -> str:
         """A fixed dialogue text (welcome, decline, unsupported message ...) in the language."""
         return self._brain.dialogue.texts.say(key, lang)
 
-    def over_rate_limit(self, user: str) -> bool:
-        """True when the user asked more than server.rate_limit_per_minute questions in the last minute."""
-        limit = self.config.server.rate_limit_per_minute
+    def over_rate_limit(self, user: str, channel: str = "api", limit: int | None = None) -> bool:
+        """True when the user asked more than the limit (server.rate_limit_per_minute) in the last minute.
+
+        Counted per channel: a web session named like a WeChat OpenID has its own count.
+        """
+        limit = self.config.server.rate_limit_per_minute if limit is None else limit
         if limit <= 0:
             return False
         try:
-            return self.storage.hit("rate:" + self.hash_user(user), 60) > limit
+            return self.storage.hit(f"rate:{_namespace(channel)}:{self.hash_user(user)}", 60) > limit
         except StorageError as exc:
             self.observer.storage_error(exc)
-            log.error("storage unavailable, rate limit not applied: %s", exc)
+            self.storage_failed(exc, "rate limit not applied")
             return False
 
     def hash_user(self, user: str) -> str:
@@ -191,19 +258,20 @@ class FAQBot:
         salted = f"{self.config.dialogue.user_hash_salt}:{user}".encode("utf-8", "surrogatepass")
         return hashlib.sha256(salted).hexdigest()[:16]
 
-    def _load(self, session: str | None) -> Conversation:
+    def _load(self, session: str | None, channel: str) -> Conversation:
         if not session:
             return Conversation()
         try:
-            return Conversation.from_state(self.storage.load_session(self._session_key(session)))
+            return Conversation.from_state(self.storage.load_session(self._session_key(session, channel)))
         except StorageError as exc:
             self.observer.storage_error(exc)
-            log.error("storage unavailable, answering without conversation state: %s", exc)
+            self.storage_failed(exc, "answering without conversation state")
             return Conversation()
 
     def _keep(
         self,
         session: str | None,
+        channel: str,
         convo: Conversation,
         writes: Writes | None,
         records: list[QuestionRecord] | None = None,
@@ -212,15 +280,16 @@ class FAQBot:
         pending = writes if writes is not None else Writes()
         if session:
             pending.with_session(
-                self._session_key(session), convo.to_state(), self.config.dialogue.session_ttl
+                self._session_key(session, channel), convo.to_state(), self.config.dialogue.session_ttl
             )
         for record in records or []:
             pending.with_question(record)
         if writes is None:
             self.write(pending)
 
-    def _session_key(self, session: str) -> str:
-        return "s:" + self.hash_user(session)
+    def _session_key(self, session: str, channel: str) -> str:
+        """Sessions are keyed by channel: an API client cannot name a WeChat user's conversation."""
+        return f"s:{_namespace(channel)}:{self.hash_user(session)}"
 
     def _records(self, text: str, session: str | None, channel: str, reply: Reply) -> list[QuestionRecord]:
         """The message as the log keeps it, one record per question it asks; the user only as a salted hash."""
@@ -277,10 +346,68 @@ class FAQBot:
                 self.last_reload_error = str(exc)
                 log.error("corpus reload failed, keeping the previous corpus: %s", exc)
                 return False, str(exc)
+            except (
+                Exception
+            ) as exc:  # whatever breaks a build (a file jieba cannot read ...) keeps the old one
+                self.last_reload_error = f"reload failed: {type(exc).__name__}: {exc}"
+                log.exception("corpus reload failed, keeping the previous corpus")
+                return False, self.last_reload_error
             self._brain = brain
             self.last_reload_error = None
             log.info("corpus reloaded: %d entries", len(brain.corpus.entries))
             return True, f"{len(brain.corpus.entries)} entries"
+
+    # --- one reload, every worker: a generation counter in shared storage that every worker follows -------
+
+    def _current_generation(self) -> int:
+        try:
+            return self.storage.hits(GENERATION_KEY)
+        except StorageError as exc:
+            self.storage_failed(exc, "corpus generation unknown")
+            return 0
+
+    @property
+    def generation(self) -> int:
+        """The corpus generation this worker has built (or tried to build)."""
+        return self._generation
+
+    def publish_reload(self) -> int:
+        """Start a new corpus generation that every worker (every server on Redis) will reload to."""
+        self._generation = self.storage.hit(GENERATION_KEY, FOREVER_SECONDS)
+        self.report_worker()
+        return self._generation
+
+    def follow_reloads(self) -> None:
+        """Reload when another worker published a generation newer than ours, then report where we are."""
+        generation = self._current_generation()
+        if generation > self._generation:
+            self.reload()
+            self._generation = generation
+        self.report_worker()
+
+    def report_worker(self) -> None:
+        """Tell the other workers which generation this one serves (kept a few watch intervals)."""
+        report = {
+            "generation": self._generation,
+            "entries": len(self._brain.corpus.entries),
+            "loaded_at": self._brain.loaded_at,
+            "error": self.last_reload_error,
+        }
+        # Long enough that a worker busy rebuilding (seconds, on a loaded machine) is not taken for gone.
+        ttl = 3 * self.config.server.watch_interval + WORKER_REPORT_GRACE_SECONDS
+        try:
+            self.storage.put_state(WORKERS_STATE, self.worker_id, json.dumps(report), ttl)
+        except StorageError as exc:
+            self.storage_failed(exc, "worker report not shared")
+
+    def worker_reports(self) -> dict[str, dict]:
+        """What every live worker last reported, by worker id (host:pid)."""
+        try:
+            reports = self.storage.get_state(WORKERS_STATE)
+        except StorageError as exc:
+            self.storage_failed(exc, "worker reports not read")
+            return {}
+        return {worker: json.loads(text) for worker, text in sorted(reports.items())}
 
     def reload_if_changed(self) -> bool | None:
         """Reload when the corpus files changed since the last build; None when nothing changed."""

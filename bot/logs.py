@@ -38,3 +38,53 @@ def configure_logging(level: str = "INFO") -> None:
         handler.setFormatter(JsonFormatter())
         logger.addHandler(handler)
     logger.propagate = False
+
+
+def access_record(
+    method: str, path: str, status: int | str, size: int | str | None, ms: float, remote: str | None
+) -> dict[str, object]:
+    """One access-log record: the path without its query string, which for WeChat carries the signature,
+    timestamp, nonce and the sender's OpenID."""
+    return {"remote": remote, "method": method, "path": path, "status": status, "bytes": size, "ms": ms}
+
+
+def _access_logger() -> logging.Logger:
+    """The faqbot.access logger, writing JSON lines to stderr."""
+    logger = logging.getLogger("faqbot.access")
+    if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger
+
+
+def log_access(record: dict[str, object]) -> None:
+    """Write one access record through the JSON formatter (so quotes and backslashes stay valid JSON)."""
+    _access_logger().info("request", extra=record)
+
+
+try:  # gunicorn is the production server; the development server and the CLI run without it
+    from gunicorn.glogging import Logger as _GunicornLogger
+except ImportError:  # pragma: no cover
+    _GunicornLogger = None  # type: ignore[assignment,misc]
+
+if _GunicornLogger is not None:
+
+    class JsonAccessLogger(_GunicornLogger):  # type: ignore[misc,valid-type]
+        """gunicorn's logger with the access log written as JSON records, paths without query strings."""
+
+        def access(self, resp, req, environ, request_time) -> None:  # type: ignore[no-untyped-def]
+            if not self.cfg.accesslog:
+                return
+            status = getattr(resp, "status_code", None) or str(getattr(resp, "status", "")).split(" ")[0]
+            record = access_record(
+                environ.get("REQUEST_METHOD", ""),
+                environ.get("PATH_INFO", ""),
+                int(status) if str(status).isdigit() else status,
+                getattr(resp, "sent", None),
+                round(request_time.total_seconds() * 1000, 2),
+                environ.get("REMOTE_ADDR"),
+            )
+            log_access(record)

@@ -69,18 +69,21 @@ def group_unanswered(records: list[QuestionRecord], normaliser: TextNormaliser) 
 
 
 def usage_stats(storage: Storage, since: str | None = None) -> dict:
-    """Questions per day, entry, language and channel, and the answered / suggested / declined rates."""
-    records = storage.questions(since=parse_since(since))
-    outcomes = Counter(r.outcome for r in records)
-    total = len(records)
+    """Questions per day, entry, language and channel, and the answered / suggested / declined rates.
+
+    The backend counts (SQLite in SQL), so a long log is never read into Python record by record.
+    """
+    counts = storage.question_counts(since=parse_since(since))
+    outcomes = Counter(counts.outcomes)
+    total = counts.total
     return {
         "questions": total,
         "rates": {k: round(outcomes[k] / total, 4) if total else 0.0 for k in OUTCOMES},
         "outcomes": {k: outcomes[k] for k in OUTCOMES},
-        "per_day": dict(sorted(Counter(_day(r.time) for r in records).items())),
-        "per_entry": dict(Counter(r.faq_id for r in records if r.faq_id).most_common()),
-        "per_language": dict(Counter(r.lang for r in records)),
-        "per_channel": dict(Counter(r.channel for r in records)),
+        "per_day": dict(sorted(counts.per_day.items())),
+        "per_entry": dict(Counter(counts.per_entry).most_common()),
+        "per_language": dict(Counter(counts.per_language).most_common()),
+        "per_channel": dict(Counter(counts.per_channel).most_common()),
     }
 
 

@@ -6,6 +6,8 @@ parsed message, reply XML, or one of the exceptions below, each of which the ser
     WeChatError
     ├── BadSignature       403
     ├── StaleTimestamp     403
+    ├── ReplayedRequest    403
+    ├── PlaintextRefused   403
     ├── MalformedMessage   400
     ├── BodyTooLarge       413
     └── DecryptionFailed   400
@@ -47,6 +49,18 @@ class StaleTimestamp(WeChatError):
     status_code: ClassVar[int] = 403
 
 
+class ReplayedRequest(WeChatError):
+    """The (timestamp, nonce) pair was already used by another delivery within the allowed clock skew."""
+
+    status_code: ClassVar[int] = 403
+
+
+class PlaintextRefused(WeChatError):
+    """A plaintext delivery reached an account in safe mode, where every delivery must be encrypted."""
+
+    status_code: ClassVar[int] = 403
+
+
 class MalformedMessage(WeChatError):
     """The body is not well-formed XML, carries a DTD or entities, or lacks a required field."""
 
@@ -69,6 +83,7 @@ SUCCESS_REPLY = "success"
 MAX_CONTENT_BYTES = 2047
 
 _DIGITS = re.compile(r"[0-9]{1,12}")
+_ECHOSTR = re.compile(r"[0-9A-Za-z_-]{1,128}")
 _XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _REQUIRED_FIELDS = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
 _REQUIRED_BY_TYPE: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -90,6 +105,7 @@ class WeChatSettings:
     app_id: str | None = None
     max_clock_skew: int = 300
     max_body_bytes: int = 64 * 1024
+    mode: str = ""  # plain | compatible | safe; empty: safe with an aes_key, else plain
 
     def __post_init__(self) -> None:
         """Refuse at start-up a configuration that could never verify or decrypt a request."""
@@ -101,11 +117,20 @@ class WeChatSettings:
             wechat_crypto.decode_aes_key(self.aes_key)
             if not self.app_id:
                 raise ValueError("safe mode (aes_key) needs the AppID as well")
+        if self.mode not in ("", "plain", "compatible", "safe"):
+            raise ValueError(f"unknown WeChat mode {self.mode!r}")
+        if self.mode in ("compatible", "safe") and not self.aes_key:
+            raise ValueError(f"{self.mode} mode needs an aes_key")
 
     @property
     def safe_mode(self) -> bool:
         """Whether an EncodingAESKey is configured, so encrypted requests can be opened and replies sealed."""
         return bool(self.aes_key)
+
+    @property
+    def effective_mode(self) -> str:
+        """The mode in force: as configured, or safe when an EncodingAESKey is set, else plain."""
+        return self.mode or ("safe" if self.aes_key else "plain")
 
 
 @dataclass(frozen=True)
@@ -125,10 +150,13 @@ class IncomingMessage:
 
     @property
     def dedupe_key(self) -> str:
-        """Key under which WeChat's retries collapse: the MsgId, or for events the sender and CreateTime."""
+        """Key under which WeChat's retries collapse: the MsgId, or for events sender, time, event and key.
+
+        Two menu clicks in the same second are two events; only a retry repeats all four.
+        """
         if self.msg_id:
             return f"msg:{self.msg_id}"
-        return f"evt:{self.from_user}:{self.create_time}"
+        return f"evt:{self.from_user}:{self.create_time}:{self.event or ''}:{self.event_key or ''}"
 
 
 def sign(*parts: str) -> str:
@@ -168,6 +196,8 @@ def verify_server(settings: WeChatSettings, params: Mapping[str, str], now: floa
     echostr = params.get("echostr")
     if echostr is None:
         raise MalformedMessage("echostr missing")
+    if not _ECHOSTR.fullmatch(echostr):  # WeChat sends digits; anything else is not echoed back
+        raise MalformedMessage("echostr is not a plain token")
     return echostr
 
 
@@ -225,10 +255,15 @@ def open_request(
         raise BodyTooLarge(f"body of {len(body)} bytes exceeds {settings.max_body_bytes}")
     timestamp, nonce = _authenticate(settings, params, now)
     encrypt_type = params.get("encrypt_type") or "raw"
+    mode = settings.effective_mode
     if encrypt_type == "raw":
+        if mode == "safe":
+            raise PlaintextRefused("plaintext delivery in safe mode")
         return _message_from(_parse_xml(body)), False
     if encrypt_type != "aes":
         raise MalformedMessage(f"unknown encrypt_type {encrypt_type!r}")
+    if mode == "plain":
+        raise DecryptionFailed("encrypted delivery in plain mode")
 
     encrypted = _leaf_fields(_parse_xml(body)).get("Encrypt")
     if not encrypted:

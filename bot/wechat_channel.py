@@ -11,6 +11,7 @@ from bot.engine import FAQBot
 from bot.storage import StorageError, Writes
 from bot.wechat import (
     IncomingMessage,
+    ReplayedRequest,
     WeChatError,
     WeChatSettings,
     open_request,
@@ -47,6 +48,7 @@ class WeChatChannel:
                 app_id=config.app_id or None,
                 max_clock_skew=config.max_clock_skew,
                 max_body_bytes=config.max_body_bytes,
+                mode=config.mode,
             )
             if config.token
             else None
@@ -67,6 +69,7 @@ class WeChatChannel:
             return 404, "WeChat is not configured (set FAQBOT_WECHAT_TOKEN)", TEXT
         try:
             message, encrypted = open_request(self.settings, params, body, self.clock())
+            self._refuse_replay(params, message)
         except WeChatError as exc:
             log.warning("refused a WeChat delivery: %s", type(exc).__name__)
             return _status_of(exc), _reason(exc), TEXT
@@ -77,6 +80,24 @@ class WeChatChannel:
             reply_xml = seal_reply(self.settings, reply_xml, self.clock())
         return 200, reply_xml, XML
 
+    def _refuse_replay(self, params: Mapping[str, str], message: IncomingMessage) -> None:
+        """Refuse a (timestamp, nonce) pair that another delivery already used within the clock skew.
+
+        In plain mode the signature covers only the timestamp and nonce, not the body: whoever sees a signed
+        query string could send any message under it. The pair is claimed in shared storage, so every worker
+        and server agrees; WeChat's own retries of the same message carry the same message and pass.
+        """
+        claim = f"nonce:{params.get('timestamp')}:{params.get('nonce')}"
+        sender = f"{message.from_user}|{message.dedupe_key}"
+        window = 2 * self.config.max_clock_skew + 1
+        try:
+            holder = self.bot.storage.deliver(claim, sender, window, Writes())
+        except StorageError as exc:
+            self.bot.storage_failed(exc, "replayed deliveries not detected")
+            return
+        if holder != sender:
+            raise ReplayedRequest("timestamp and nonce already used by another delivery")
+
     def _reply_once(self, message: IncomingMessage) -> str:
         """The reply for a delivery; WeChat's retries of it get the same reply and are not counted again.
 
@@ -86,14 +107,22 @@ class WeChatChannel:
         by far the usual case, costs one transaction and no extra read.
         """
         key = "wx:" + message.dedupe_key
+        try:
+            earlier = self.bot.storage.load_reply(key)
+        except StorageError as exc:
+            self.bot.storage_failed(exc, "retries not recognised before answering")
+            earlier = None
+        if earlier is not None:
+            self.bot.observer.retry_answered()
+            return earlier  # a retry: answered before, and not counted again toward the rate limit
         writes = Writes()
         reply_xml = self._reply_to(message, writes)
         try:
             kept = self.bot.storage.deliver(key, reply_xml, self.bot.config.dialogue.dedupe_ttl, writes)
         except StorageError as exc:
             self.bot.observer.storage_error(exc)
-            log.error("storage unavailable, reply, conversation and question log not kept: %s", exc)
-            kept = reply_xml
+            self.bot.storage_failed(exc, "reply, conversation and question log not kept")
+            return reply_xml
         if kept is not reply_xml:  # deliver returns this very reply when it kept it, else the stored one
             self.bot.observer.retry_answered()
         else:
@@ -122,7 +151,7 @@ class WeChatChannel:
             return render_text(message, self.bot.say("error", self._lang(user)), now)
 
     def _answer(self, message: IncomingMessage, text: str, writes: Writes) -> str:
-        if self.bot.over_rate_limit(message.from_user):
+        if self.bot.over_rate_limit(message.from_user, "wechat"):
             return render_text(
                 message, self.bot.say("rate_limited", self._lang(message.from_user)), self.clock()
             )
@@ -140,7 +169,7 @@ class WeChatChannel:
     def _event(self, message: IncomingMessage, writes: Writes) -> str:
         event = message.event or ""
         if event == "subscribe":
-            menu = self.bot.menu(message.from_user, "zh", intro="welcome", writes=writes)
+            menu = self.bot.menu(message.from_user, "zh", intro="welcome", writes=writes, channel="wechat")
             return render_text(message, menu.text, self.clock())
         if event == "CLICK":
             entry_id = self.config.menu_keys.get(message.event_key or "")
@@ -154,7 +183,7 @@ class WeChatChannel:
         return SUCCESS  # unsubscribe, VIEW, SCAN, LOCATION and unknown events need no reply
 
     def _lang(self, user: str) -> str:
-        return self.bot.session_language(user) or "zh"
+        return self.bot.session_language(user, "wechat") or "zh"
 
 
 def _reason(error: WeChatError) -> str:

@@ -45,6 +45,7 @@ WECHAT_ENV: Mapping[str, str] = {
     "FAQBOT_WECHAT_TOKEN": TOKEN,
     "FAQBOT_WECHAT_AES_KEY": AES_KEY,
     "FAQBOT_WECHAT_APPID": APP_ID,
+    "FAQBOT_WECHAT_MODE": "compatible",
 }
 
 
@@ -151,12 +152,22 @@ class WeChatPeer:
     token: str = TOKEN
     aes_key: str = AES_KEY
     app_id: str = APP_ID
+    nonces_used: int = 0
+
+    def fresh_nonce(self) -> str:
+        """A nonce not used before by this peer."""
+        self.nonces_used += 1
+        return str(int(NONCE) + self.nonces_used)
 
     def query(
-        self, timestamp: str | None = None, nonce: str = NONCE, token: str | None = None, **extra: str
+        self, timestamp: str | None = None, nonce: str | None = None, token: str | None = None, **extra: str
     ) -> dict[str, str]:
-        """Query parameters of a request signed with `token` (ours unless given) at `timestamp` (now)."""
+        """Query parameters of a request signed with `token` (ours unless given) at `timestamp` (now).
+
+        Each request gets a nonce of its own, as WeChat's do (a reused one is refused as a replay).
+        """
         timestamp = str(int(self.clock())) if timestamp is None else timestamp
+        nonce = self.fresh_nonce() if nonce is None else nonce
         return {
             "signature": wechat_signature(token or self.token, timestamp, nonce),
             "timestamp": timestamp,
@@ -193,9 +204,10 @@ class WeChatPeer:
     ) -> TestResponse:
         """A safe-mode (安全模式) delivery: the message encrypted for `app_id`, signed twice."""
         timestamp = str(int(self.clock())) if timestamp is None else timestamp
-        encrypted, msg_signature = self.seal(body, timestamp, NONCE, app_id)
+        nonce = self.fresh_nonce()
+        encrypted, msg_signature = self.seal(body, timestamp, nonce, app_id)
         query: dict[str, str | None] = {
-            **self.query(timestamp=timestamp),
+            **self.query(timestamp=timestamp, nonce=nonce),
             "encrypt_type": "aes",
             "msg_signature": msg_signature,
         }

@@ -19,7 +19,6 @@ from redis_server import (  # noqa: F401 (the fixtures register by being importe
     redis_server_fixture,
 )
 
-from bot import storage as storage_module
 from bot.storage import (
     MemoryStorage,
     QuestionRecord,
@@ -29,7 +28,8 @@ from bot.storage import (
     Writes,
     open_storage,
 )
-from bot.storage_redis import RedisStorage
+from bot.storage import sqlite as storage_module
+from bot.storage.redis import RedisStorage
 
 SHORT_TTL = 0.2
 PAST_SHORT_TTL = 0.3
@@ -719,3 +719,70 @@ def test_redis_storage_reconnects_after_a_restart(own_redis_server: RedisServer)
         assert storage.load_session("after") == {"步骤": 2}
     finally:
         storage.close()
+
+
+# --- shared counters and tables (corpus generations, worker reports, admin throttle) -------------------------
+
+
+def test_hits_reads_a_counter_without_counting(backend: Backend) -> None:
+    storage = backend.storage
+    assert storage.hits("生成") == 0
+    storage.hit("生成", LONG_TTL)
+    storage.hit("生成", LONG_TTL)
+
+    assert (storage.hits("生成"), storage.hits("生成")) == (2, 2)
+
+
+def test_shared_table_members_are_read_together_and_expire_alone(backend: Backend) -> None:
+    storage = backend.storage
+    storage.put_state("workers", "host:1", '{"generation": 1}', LONG_TTL)
+    storage.put_state("workers", "host:2", '{"generation": 2}', SHORT_TTL)
+    storage.put_state("other", "host:3", "x", LONG_TTL)
+    assert storage.get_state("workers") == {"host:1": '{"generation": 1}', "host:2": '{"generation": 2}'}
+
+    backend.clock.advance(
+        PAST_SHORT_TTL
+    )  # members carry their own expiry, by the injected clock on every backend
+
+    assert storage.get_state("workers") == {"host:1": '{"generation": 1}'}
+
+
+def test_question_counts_group_by_outcome_day_entry_language_and_channel(backend: Backend) -> None:
+    day = 86400.0
+    start = 1_700_000_000.0
+    for offset, outcome, entry, lang, channel in [
+        (0, "answered", "tuition-fee", "zh", "api"),
+        (day, "declined", None, "en", "wechat"),
+        (day + 1, "answered", "tuition-fee", "en", "web"),
+    ]:
+        backend.storage.log_question(
+            QuestionRecord(start + offset, "u", channel, "问题", lang, outcome, entry, entry, 50.0)
+        )
+
+    everything = backend.storage.question_counts()
+    later = backend.storage.question_counts(since=start + day)
+
+    assert everything.total == 3
+    assert everything.outcomes == {"answered": 2, "declined": 1}
+    assert everything.per_day == {"2023-11-14": 1, "2023-11-15": 2}
+    assert everything.per_entry == {"tuition-fee": 2}
+    assert everything.per_language == {"zh": 1, "en": 2}
+    assert everything.per_channel == {"api": 1, "wechat": 1, "web": 1}
+    assert (later.total, later.per_day) == (2, {"2023-11-15": 2})
+
+
+def test_sqlite_keeps_a_bounded_number_of_connections_whatever_the_threads(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "faqbot.db", max_connections=3)
+
+    def one_thread(number: int) -> None:
+        storage.save_session(f"s{number}", {"n": number}, LONG_TTL)
+        assert storage.load_session(f"s{number}") == {"n": number}
+
+    for number in range(200):  # a new thread per request, as `python server.py` runs
+        thread = threading.Thread(target=one_thread, args=(number,))
+        thread.start()
+        thread.join()
+
+    assert storage.open_connections <= 3
+    storage.close()
+    assert storage.open_connections == 0

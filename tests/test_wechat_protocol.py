@@ -21,6 +21,7 @@ from bot.wechat import (
     DecryptionFailed,
     IncomingMessage,
     MalformedMessage,
+    PlaintextRefused,
     StaleTimestamp,
     WeChatError,
     WeChatSettings,
@@ -404,10 +405,24 @@ def test_dedupe_key_of_a_message_uses_msg_id(text_message: IncomingMessage) -> N
     assert text_message.dedupe_key == "msg:24309175123456789"
 
 
-def test_dedupe_key_of_an_event_uses_sender_and_time(plain_settings: WeChatSettings) -> None:
+def test_dedupe_key_of_an_event_uses_sender_time_event_and_key(plain_settings: WeChatSettings) -> None:
     event_xml = MESSAGE_SAMPLES[-1].values[0]
     message, _ = open_request(plain_settings, signed_params(), event_xml.encode(), NOW)
-    assert message.dedupe_key == "evt:oStudent42:1699999990"
+    assert message.dedupe_key == "evt:oStudent42:1699999990:LOCATION:"
+
+
+def test_two_menu_clicks_in_the_same_second_have_different_dedupe_keys(
+    plain_settings: WeChatSettings,
+) -> None:
+    def click(key: str) -> str:
+        body = (
+            "<xml><ToUserName>gh_x</ToUserName><FromUserName>oStudent42</FromUserName>"
+            "<CreateTime>1699999990</CreateTime><MsgType>event</MsgType><Event>CLICK</Event>"
+            f"<EventKey>{key}</EventKey></xml>"
+        )
+        return open_request(plain_settings, signed_params(), body.encode(), NOW)[0].dedupe_key
+
+    assert click("TUITION") != click("CONTACT")
 
 
 def test_open_request_rejects_wrong_signature(plain_settings: WeChatSettings) -> None:
@@ -559,8 +574,16 @@ def test_safe_mode_round_trip_reply_is_accepted_by_wechatpy(
     assert (reply.content, reply.target, reply.source) == ("学费请见招生简章。", "oStudent42", "gh_cqmu")
 
 
-def test_plain_request_is_accepted_when_safe_mode_is_configured(safe_settings: WeChatSettings) -> None:
-    message, encrypted = open_request(safe_settings, signed_params(), TEXT_XML.encode(), NOW)
+def test_plain_request_is_refused_in_safe_mode_the_default_with_an_aes_key(
+    safe_settings: WeChatSettings,
+) -> None:
+    with pytest.raises(PlaintextRefused):
+        open_request(safe_settings, signed_params(), TEXT_XML.encode(), NOW)
+
+
+def test_plain_request_is_accepted_in_compatible_mode() -> None:
+    settings = WeChatSettings(token=TOKEN, aes_key=AES_KEY, app_id=APP_ID, mode="compatible")
+    message, encrypted = open_request(settings, signed_params(), TEXT_XML.encode(), NOW)
     assert (message.msg_type, encrypted) == ("text", False)
 
 

@@ -231,7 +231,7 @@ def test_message_encrypted_for_another_appid_is_refused(peer: WeChatPeer, storag
 def test_encrypted_delivery_without_a_configured_aes_key_is_refused(
     wechat_config: Config, corpus_brain: Brain, storage: MemoryStorage, clock: SettableClock
 ) -> None:
-    plain_only = with_wechat(wechat_config, aes_key="", app_id="")
+    plain_only = with_wechat(wechat_config, aes_key="", app_id="", mode="")
     peer = peer_for(plain_only, corpus_brain, storage, clock)
 
     assert_refused_quietly(peer.post_safe(text_xml("学费多少")), 400, storage)

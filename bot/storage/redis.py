@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -11,11 +12,13 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from bot.storage import (
+from bot.storage.base import (
     QUESTION_LOG_CAP,
+    QuestionCounts,
     QuestionRecord,
     StorageError,
     Writes,
+    count_questions,
     decode_session,
     require_positive_seconds,
     select_questions,
@@ -50,8 +53,9 @@ def _milliseconds(seconds: float) -> int:
 class RedisStorage:
     """State in Redis: for several worker processes on several servers.
 
-    TTLs are Redis's own, so ``clock`` is accepted only for a constructor like the other backends',
-    and ``cleanup`` has nothing to do (Redis deletes expired keys itself).
+    TTLs are Redis's own (``clock`` dates only the members of shared tables, which need one clock across
+    servers), and ``cleanup`` has nothing to do: Redis deletes expired keys itself, and the question log is
+    capped by length.
     """
 
     kind = "redis"
@@ -156,6 +160,40 @@ class RedisStorage:
             count, _ = pipeline.execute()
         return int(count)
 
+    def hits(self, key: str) -> int:
+        """Return the count of key's live window without counting."""
+        with self._errors():
+            count = self._client.get(self._key("hits", key))
+        return 0 if count is None else int(count)
+
+    def put_state(self, name: str, member: str, value: str, ttl_seconds: float) -> None:
+        """Set one member of a shared table; each member carries its own expiry time in the hash."""
+        require_positive_seconds("ttl_seconds", ttl_seconds)
+        expires_at = self._clock() + ttl_seconds
+        with self._errors():
+            self._client.hset(self._key("state", name), member, json.dumps([expires_at, value]))
+
+    def get_state(self, name: str) -> dict[str, str]:
+        """Return the live members of a shared table, deleting the expired ones."""
+        with self._errors():
+            stored = self._client.hgetall(self._key("state", name))
+            now = self._clock()
+            live: dict[str, str] = {}
+            expired: list[str] = []
+            for member, text in stored.items():
+                try:
+                    expires_at, value = json.loads(text)
+                except (ValueError, TypeError):
+                    expired.append(member)
+                    continue
+                if expires_at > now:
+                    live[member] = value
+                else:
+                    expired.append(member)
+            if expired:
+                self._client.hdel(self._key("state", name), *expired)
+        return live
+
     def log_question(self, record: QuestionRecord) -> None:
         """Append a question to the log, keeping at most question_cap records."""
         self.write(Writes().with_question(record))
@@ -176,6 +214,10 @@ class RedisStorage:
         except (ValueError, TypeError) as exc:
             raise StorageError(f"Redis question log holds a malformed record: {exc}") from exc
         return select_questions(records, since, outcome)
+
+    def question_counts(self, since: float | None = None) -> QuestionCounts:
+        """Counts of the logged questions with time >= since (the log is capped, so this read is bounded)."""
+        return count_questions(self.questions(since=since))
 
     def cleanup(self) -> int:
         """Return 0: Redis deletes expired keys itself."""

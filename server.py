@@ -223,7 +223,10 @@ def _process_start(bot: FAQBot, config: Config) -> Callable[[], None]:
             if started[0] == pid:
                 return
             if isinstance(bot.storage, OpenedPerProcess):
-                bot.storage.opened()
+                try:
+                    bot.storage.opened()
+                except StorageError as exc:  # answers go on without it; the next use tries again
+                    log.error("storage unavailable at start: %s", exc)
             if config.server.watch_corpus:
                 _start_corpus_watcher(bot, config.server.watch_interval)
             started[0] = pid

@@ -8,9 +8,15 @@ import tempfile
 
 bind = os.environ.get("FAQBOT_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("FAQBOT_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+# Worker model, by measurement (bench/load_bench.py with wrk, bench/memory_bench.py; bench/README.md):
+# - Processes, not threads, use the cores: answering is Python work, which the threads of one process take
+#   turns at (the GIL). With the index built once in the master (preload_app below) a process costs about
+#   20 MB of its own, so 2 x cores + 1 of them fit a small machine (about 300 MB in all on two cores).
+# - gthread with two threads rather than sync: the same run gave /wechat / bare 0.37 and 0.45 with gthread,
+#   0.44 and 0.24 with sync (a shared, busy machine); sync workers also close every connection and sit idle
+#   through each storage wait, while a second thread overlaps those waits. Four threads measured slower
+#   than two (bench/README.md).
 worker_class = "gthread"
-# Answering is Python work, which threads of one process take turns at (the GIL): processes use the cores,
-# and two threads each only overlap the waits on storage. More threads measured slower (bench/README.md).
 threads = int(os.environ.get("FAQBOT_THREADS", 2))
 # WeChat waits 5 s for a passive reply; anything slower is already lost, so do not hold a worker longer.
 timeout = 30

@@ -294,7 +294,10 @@ def _process_start(bot: FAQBot, config: Config) -> Callable[[], None]:
             if started[0] == pid:
                 return
             if isinstance(bot.storage, OpenedPerProcess):
-                bot.storage.opened()
+                try:
+                    bot.storage.opened()
+                except StorageError as exc:  # answers go on without it; the next use tries again
+                    log.error("storage unavailable at start: %s", exc)
             # The watcher also follows reloads published by other workers through shared storage.
             if config.server.watch_corpus or bot.storage.kind != "memory":
                 _start_corpus_watcher(bot, config.server.watch_interval, config.server.watch_corpus)

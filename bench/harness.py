@@ -271,7 +271,9 @@ def ask(port: int, question: str, session: str | None = None) -> dict:
 def healthz(port: int) -> dict:
     """GET /healthz on a fresh connection; an unreachable server gives {"_status": 0}."""
     try:
-        status, body = fetch(port, "GET", "/healthz", headers={"Authorization": f"Bearer {BENCH_ADMIN_TOKEN}"})
+        status, body = fetch(
+            port, "GET", "/healthz", headers={"Authorization": f"Bearer {BENCH_ADMIN_TOKEN}"}
+        )
         return {**json.loads(body), "_status": status}
     except (OSError, http.client.HTTPException, ValueError) as exc:
         return {"_status": 0, "_error": type(exc).__name__}

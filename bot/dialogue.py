@@ -35,6 +35,8 @@ REPLY_KEYS = (
     "part_decline",
     "part_contact",
 )
+REPLY_FIELDS = {"part_heading": ("question",)}
+"""Placeholders a reply may use besides {phone} and {email}."""
 SMALLTALK_MAX_CHARS = 40
 _LATIN_RUN = re.compile(r"[0-9a-z]+")
 """Small talk is short; a longer message is a question even if it opens with a greeting."""
@@ -255,15 +257,17 @@ def check_dialogue_texts(path: Path, corpus: Corpus) -> list[Problem]:
                     Problem(path.name, lines.get("replies", 0), f"replies.{key}.{lang} is missing")
                 )
     for key, texts in replies.items() if isinstance(replies, dict) else ():
+        fields = dict.fromkeys(("phone", "email", *REPLY_FIELDS.get(key, ())), "")
         for lang, template in texts.items() if isinstance(texts, dict) else ():
             try:
-                str(template).format(phone="", email="")
+                str(template).format(**fields)
             except (KeyError, IndexError, ValueError) as exc:
+                allowed = " and ".join("{" + name + "}" for name in fields)
                 problems.append(
                     Problem(
                         path.name,
                         lines.get("replies", 0),
-                        f"replies.{key}.{lang} has a placeholder other than {{phone}} and {{email}}: {exc}",
+                        f"replies.{key}.{lang} has a placeholder other than {allowed}: {exc}",
                     )
                 )
     return problems

@@ -151,6 +151,9 @@ class KeywordIndex:
         n = len(corpus.entries)
         self.idf = {f: math.log(1 + n / df) for f, df in document_frequency.items()}
         self.unknown_idf = math.log(1 + n) + 1.0
+        self._weight_of = {
+            f: self.weight(f) for f in self.idf
+        }  # weight() of every known feature, worked out once
         self.entry_weights = weights
         self.common_df = max(COMMON_MIN_ENTRIES, int(COMMON_SHARE * n))
         self.core_features = [self._core(phrasings) for phrasings in self.by_entry]
@@ -266,7 +269,8 @@ class KeywordIndex:
 
     def mass(self, features: frozenset[str]) -> float:
         """Total rarity weight of a feature set."""
-        return sum(self.weight(f) for f in features)
+        known = self._weight_of
+        return sum(known.get(f) or self.weight(f) for f in features)
 
     def query_mass(self, query: Query) -> float:
         """Weight of what the query says: its known features, plus every word the corpus has never used."""

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +21,7 @@ from bot.config import ConfigError, load_config
 from bot.engine import Brain
 from bot.storage import MemoryStorage, SQLiteStorage, Storage
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "metrics-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -130,3 +139,76 @@ def test_an_allow_list_entry_that_is_no_address_stops_start_up(tmp_path: Path) -
     path.write_text("server:\n  metrics_allow: [prometheus.example]\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"server\.metrics_allow"):
         load_config(path, env={})
+
+
+@pytest.fixture
+def gunicorn_server(tmp_path: Path) -> Iterator[int]:
+    """faqbot under gunicorn.conf.py with two workers on a free loopback port; yields the port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("FAQBOT_", "PROMETHEUS_"))},
+        "FAQBOT_BIND": f"127.0.0.1:{port}",
+        "FAQBOT_WORKERS": "2",
+        "FAQBOT_ADMIN_TOKEN": TOKEN,
+        "FAQBOT_STORAGE": f"sqlite:///{tmp_path / 'faqbot.db'}",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "server:create_app()"]
+    with (tmp_path / "gunicorn.log").open("wb") as log:
+        server = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(300):  # up to a minute for the master to build the index and fork
+            if server.poll() is not None:
+                pytest.fail((tmp_path / "gunicorn.log").read_text())
+            if len(worker_pids(server.pid)) == 2 and http_get(port, "/healthz")[0] == 200:
+                break
+            time.sleep(0.2)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def worker_pids(master: int) -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == master:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def http_get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read().decode("utf-8")
+    except OSError:
+        return 0, ""
+    finally:
+        connection.close()
+
+
+def test_under_gunicorn_a_scrape_adds_up_every_workers_questions(gunicorn_server: int) -> None:
+    for _ in range(12):  # a new connection each time, so that both workers answer some
+        connection = http.client.HTTPConnection("127.0.0.1", gunicorn_server, timeout=10)
+        body = json.dumps({"question": "学费多少"})
+        connection.request("POST", "/api/ask", body=body, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        assert response.status == 200 and json.loads(response.read())["faq_id"] == "tuition-fee"
+        connection.close()
+    status, text = http_get(gunicorn_server, "/metrics", ADMIN)
+    assert status == 200
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert questions(samples, "api", "zh", "answered") == 12
+    assert http_get(gunicorn_server, "/metrics")[0] == 401

@@ -34,6 +34,7 @@ REPLY_KEYS = (
     "part_heading",
     "part_decline",
     "part_contact",
+    "emoticon",
 )
 SMALLTALK_MAX_CHARS = 40
 _LATIN_RUN = re.compile(r"[0-9a-z]+")
@@ -272,7 +273,7 @@ class Dialogue:
         normal = self.normaliser.normalise(text)
         lang = self._language(text, normal, convo, lang_hint)
         reply = (
-            (self.menu(convo, lang, "help") if not normal else None)
+            (self._wordless(text, convo, lang) if not normal else None)
             or self._continue(normal, convo, lang)
             or self._choice(normal, convo, lang)
             or self._smalltalk(normal, convo, lang)
@@ -282,6 +283,11 @@ class Dialogue:
             reply = self._paginate(reply, convo, max_bytes)
         convo.lang = reply.lang
         return reply
+
+    def _wordless(self, text: str, convo: Conversation, lang: str) -> Reply:
+        """A message of only emoticons gets a friendly word and the menu; punctuation alone gets the menu."""
+        friendly = self.normaliser.emoticons.found_in(text)
+        return self.menu(convo, lang, "emoticon" if friendly else "help")
 
     def _language(self, text: str, normal: str, convo: Conversation, hint: str | None) -> str:
         if detect_language(normal) == "zh":

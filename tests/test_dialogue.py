@@ -277,6 +277,56 @@ def test_language_hint_decides_for_a_message_without_words(bot: FAQBot, lang: st
     assert bot.ask("???", lang=lang).lang == lang
 
 
+# --- emoticons and messages without words -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "emoticons", ["[微笑]", "[憨笑]", "[捂脸]", "[微笑][微笑]", "/::)", "/::D", "/:rose", "[Smile]"]
+)
+def test_emoticons_alone_are_small_talk_answered_with_a_friendly_menu(
+    bot: FAQBot, memory_storage: MemoryStorage, emoticons: str
+) -> None:
+    reply = bot.ask(emoticons, session=SESSION, lang="zh")
+    assert (reply.kind, reply.matched, reply.text.splitlines()[0]) == (
+        "menu",
+        False,
+        bot.say("emoticon", "zh"),
+    )
+    [record] = memory_storage.questions()
+    assert record.outcome == "smalltalk"
+
+
+@pytest.mark.parametrize("wordless", ["。", "？？？", "!!", "……"])
+def test_punctuation_alone_gets_the_menu(bot: FAQBot, wordless: str) -> None:
+    reply = bot.ask(wordless, session=SESSION, lang="zh")
+    assert (reply.kind, reply.text.splitlines()[0]) == ("menu", bot.say("help", "zh"))
+
+
+@pytest.mark.parametrize(("first", "lang"), [("How much is the tuition fee?", "en"), ("学费多少", "zh")])
+@pytest.mark.parametrize("wordless", ["？？？", "[微笑]"])
+def test_a_message_without_words_gets_the_menu_in_the_language_of_the_conversation(
+    bot: FAQBot, first: str, lang: str, wordless: str
+) -> None:
+    bot.ask(first, session=SESSION)
+    reply = bot.ask(wordless, session=SESSION, lang="zh" if lang == "en" else "en")
+    assert (reply.kind, reply.lang) == ("menu", lang)
+
+
+@pytest.mark.parametrize(
+    ("message", "kind", "faq_id"),
+    [
+        ("谢谢[抱拳]", "smalltalk", None),
+        ("[微笑]你好", "smalltalk", None),
+        ("学费多少[疑问]", "answer", "tuition-fee"),
+    ],
+)
+def test_emoticons_beside_words_leave_the_words_to_be_read(
+    bot: FAQBot, message: str, kind: str, faq_id: str | None
+) -> None:
+    reply = bot.ask(message, session=SESSION)
+    assert (reply.kind, reply.faq_id) == (kind, faq_id)
+
+
 # --- declines ----------------------------------------------------------------------------------------
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bot.corpus import LANGS, Corpus, Entry, Problem, read_yaml, strip_lines
@@ -347,7 +347,7 @@ class Dialogue:
     def _answer(self, text: str, normal: str, convo: Conversation, lang: str) -> Reply:
         questions, background = self._questions(text)
         if len(questions) >= 2:
-            reply = self._answer_each(questions, background, convo, lang)
+            reply = self._answer_each(questions, text, background, convo, lang)
             if reply is not None:
                 return reply
         return self._answer_one(text, normal, convo, lang)
@@ -371,6 +371,9 @@ class Dialogue:
         if match.decision != "answer" and convo.last_entry:
             match = self._in_context(text, normal, convo, match)
         return match
+
+    def _offered_ids(self, match: Match) -> set[str]:
+        return {s.id for s in self._suggestions(match, "en")}
 
     def _suggestions(self, match: Match, lang: str) -> tuple[Suggestion, ...]:
         return tuple(
@@ -408,11 +411,11 @@ class Dialogue:
         return bool(query.spotted.found) and not query.tokens.words and not query.tokens.unknown
 
     def _answer_each(
-        self, questions: list[str], background: str, convo: Conversation, lang: str
+        self, questions: list[str], text: str, background: str, convo: Conversation, lang: str
     ) -> Reply | None:
         """One reply to a message that asks several things: each question answered, offered or declined,
         in order; None when they come to one answer, or none (the message is then read as one question)."""
-        readings = self._read_each(questions, background, convo)
+        readings = self._read_each(questions, text, background, convo)
         kept: list[tuple[str, Match]] = []
         seen: set[tuple] = set()
         for question, match in readings:
@@ -421,8 +424,11 @@ class Dialogue:
                 kept.append((question, match))
             if key is not None:
                 seen.add(key)
-        if not any(m.decision == "answer" for _, m in kept):
+        answered = {m.best.entry.id for _, m in kept if m.decision == "answer" and m.best is not None}
+        if not answered:
             return None
+        # A "did you mean" list that offers an entry answered above only repeats it.
+        kept = [(q, m) for q, m in kept if m.decision != "suggest" or not answered & self._offered_ids(m)]
         if len(kept) == 1:
             question, match = kept[0]
             if match.decision != "answer" or match.best is None:
@@ -432,14 +438,17 @@ class Dialogue:
         return self._compose(kept, convo, lang)
 
     def _read_each(
-        self, questions: list[str], background: str, convo: Conversation
+        self, questions: list[str], text: str, background: str, convo: Conversation
     ) -> list[tuple[str, Match]]:
         """Each question read in turn; a later one may follow up an earlier ("重庆招多少？那四川呢？"), and a
-        place named in the message's other sentences qualifies each ("我是河南的。招多少人？学费多少？")."""
+        place named elsewhere in the message qualifies each ("我是河南的。招多少人？", "浙江能报吗，招几个")."""
         context = Conversation.from_state(convo.to_state())
+        named = self.matcher.analyse(text).spotted
         readings = []
         for question in questions:
             match = self._read_part(question, context, background)
+            if match.decision == "answer" and match.best is not None and match.entity is None:
+                match = replace(match, entity=named.key_for(match.best.entry.variant_entity))
             readings.append((question, match))
             if match.decision == "answer" and match.best is not None:
                 context.last_entry, context.last_entity = match.best.entry.id, match.entity

@@ -27,11 +27,11 @@ _ZH_CONNECTOR = re.compile(r"(另外|此外|还有就是|还有|以及|再就是
 _EN_CONNECTOR = re.compile(r",?\s+(?:and also|and|also|plus|as well as)\s+(?=\w)", re.IGNORECASE)
 _CLAUSE_COMMA = re.compile(r"[，,]\s*")
 _LIST_COMMA = re.compile(r"\s*[、]\s*")
-_EN_LIST = re.compile(r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+", re.IGNORECASE)
+_EN_LIST = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+", re.IGNORECASE)
 _ZH_LAST_ITEM = re.compile(r"(和|以及|及|还有)(?=[^和及]{1,8}$)")
 _EN_OPENER = re.compile(
     r"^(what|what's|whats|how|when|where|which|who|whose|why|is|are|am|can|could|do|does|did|will|would|"
-    r"should|may|must|has|have|any|tell me|please tell|i'd like to know|i would like to know|i want to know|"
+    r"should|may|must|has|have|tell me|please tell|i'd like to know|i would like to know|i want to know|"
     r"i wonder|could you tell)(?![\w'’])",
     re.IGNORECASE,
 )
@@ -46,6 +46,11 @@ _QUOTED = re.compile(
     r"[“\"「『《‘][^”\"」』》’]*[,，、][^”\"」』》’]*[”\"」』》’]|(?<![a-z])'[^']*[,，、][^']*'",
     re.IGNORECASE,
 )
+_ZH_QUESTION_END = re.compile(r"(吗|呢|么|多少|几[个年岁名]?|什么|哪里|哪儿|如何|怎么样|怎样|多久|多长时间)$")
+_ZH_OR = ("还是", "或者", "或是")
+MIN_WORDS = 3
+MIN_CJK = 3
+"""A question cut off after a connector has at least this many words (or Chinese characters)."""
 _EDGE = " \t\r\n，,、。.？?！!；;：:"
 
 
@@ -145,10 +150,13 @@ def _topic_list(sentence: str) -> list[str]:
             0 < len(CJK.findall(i)) + len(re.findall(r"[A-Za-z]+", i)) <= TOPIC_MAX_CJK for i in items
         )
     else:
-        # An English list ends "… and intake" or with a question mark; "Dear teacher, good morning" is not one.
-        if "," not in body or not (re.search(r"\s(and|or)\s+\S+$", body) or sentence.rstrip()[-1:] in "?？"):
+        # An English list ends "… and intake", or has three items and a question mark; "Dear teacher, good
+        # morning" and "Who designs it, CQMU or Leicester?" are not lists.
+        if "," not in body:
             return []
         items = _EN_LIST.split(body)
+        if not (re.search(r"\sand\s+\S+$", body) or (len(items) >= 3 and sentence.rstrip()[-1:] in "?？")):
+            return []
         short = all(0 < len(i.split()) <= TOPIC_MAX_WORDS for i in items)
     items = [i.strip(_EDGE) for i in items]
     return items if len(items) >= 2 and short and all(items) else []
@@ -162,7 +170,13 @@ def _split_at_connectors(sentence: str) -> list[tuple[str, bool]]:
     start, after = 0, False
     for found in _EN_CONNECTOR.finditer(sentence):
         rest = sentence[found.end() :]
-        if start < found.start() and _EN_OPENER.match(rest) and asks(sentence[start : found.start()]):
+        long_enough = len(rest.split()) >= MIN_WORDS  # "…, and where?" leans on the question before it
+        if (
+            start < found.start()
+            and long_enough
+            and _EN_OPENER.match(rest)
+            and asks(sentence[start : found.start()])
+        ):
             chunks.append((sentence[start : found.start()], after))
             start, after = found.end(), True
     chunks.append((sentence[start:], after))
@@ -170,14 +184,16 @@ def _split_at_connectors(sentence: str) -> list[tuple[str, bool]]:
 
 
 def _split_zh_connectors(sentence: str) -> list[tuple[str, bool]]:
-    """Cut before 另外 / 还有 / 以及 … after a comma or a question; 今年还有名额吗 stays whole."""
+    """Cut before 另外 / 还有 / 以及 … after a comma or a finished question ("学费多少还有学制几年");
+    "今年还有名额吗" and "需不需要另外报名" stay whole."""
     chunks: list[tuple[str, bool]] = []
     start, after = 0, False
     for found in _ZH_CONNECTOR.finditer(sentence):
         before = sentence[start : found.start()]
         rest = sentence[found.end() :]
         after_comma = before.rstrip(" ")[-1:] in ("，", ",", "、", " ")
-        if before.strip(_EDGE) and rest.strip(_EDGE) and (after_comma or (asks(before) and asks(rest))):
+        finished = bool(_ZH_QUESTION_END.search(before.strip(_EDGE))) and asks(rest)
+        if before.strip(_EDGE) and len(CJK.findall(rest)) >= MIN_CJK and (after_comma or finished):
             chunks.append((before, after))
             start, after = found.end(), True
     chunks.append((sentence[start:], after))
@@ -193,6 +209,8 @@ def _split_at_commas(chunk: str) -> list[str]:
     for comma in _CLAUSE_COMMA.finditer(chunk):
         before, clause = chunk[cuts[-1] : comma.start()], chunk[comma.end() :]
         following = _CLAUSE_COMMA.split(clause, maxsplit=1)[0]
-        if before.strip(_EDGE) and asks(before) and asks(following):
+        # "是单独报名，还是在志愿里填？" is one question with two choices.
+        choice = following.lstrip().startswith(_ZH_OR)
+        if before.strip(_EDGE) and asks(before) and asks(following) and not choice:
             cuts.append(comma.end())
     return [chunk[a:b] for a, b in zip(cuts, [*cuts[1:], len(chunk)], strict=True)]

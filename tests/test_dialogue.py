@@ -572,6 +572,16 @@ def test_a_message_with_one_question_gets_the_plain_answer(
     )
 
 
+def test_a_place_named_in_one_question_qualifies_the_next(bot: FAQBot) -> None:
+    reply = bot.ask("河南考生能报吗，招几个", session=SESSION)
+    assert (reply.faq_id, reply.entity, reply.parts) == ("province-quota", "henan", ())
+
+
+def test_suggestions_that_offer_an_entry_already_answered_are_left_out(bot: FAQBot) -> None:
+    reply = bot.ask("毕业能考执业医师吗？会不会因为是合作办学受影响？", session=SESSION)
+    assert (reply.faq_id, reply.suggestions) == ("medical-licence", ())
+
+
 def test_a_place_named_in_the_message_qualifies_its_questions(bot: FAQBot) -> None:
     reply = bot.ask("我是河南的。招多少人？学费多少？", session=SESSION)
     assert [(p.faq_id, p.entity) for p in reply.parts] == [("province-quota", "henan"), ("tuition-fee", None)]

@@ -56,6 +56,11 @@ def test_a_message_is_cut_where_a_new_question_starts(message: str, questions: l
         "你好，我是河南的，学费多少",
         "Hello, how much is the fee?",
         "学费每年2.5万吗",
+        "需不需要另外报名或者面试？",
+        "是单独报名，还是直接在高考志愿里填？",
+        "Who teaches the courses, CQMU or Leicester?",
+        "What will my son study in the first years, and where?",
+        "Henan students, any places left?",
     ],
 )
 def test_one_question_stays_whole(message: str) -> None:
@@ -76,3 +81,9 @@ def test_numbers_inside_an_item_do_not_start_a_new_one() -> None:
 
 def test_a_list_of_one_is_one_question() -> None:
     assert split_questions("1. 学费多少") == ["学费多少"]
+
+
+def test_a_polite_closing_is_not_a_question() -> None:
+    assert split_questions("Are there scholarships? Any information would be appreciated.") == [
+        "Are there scholarships?"
+    ]

@@ -389,32 +389,31 @@ class Dialogue:
         questions: list[str] = []
         names: list[str] = []
         background: list[str] = []
-        for piece in split_message(text):
+        for piece in split_message(self.normaliser.emoticons.remove(text)):
+            query = self.matcher.analyse(piece.text)
             if not piece.is_question:
-                if self.matcher.analyse(piece.text).spotted.found:
+                if query.spotted.found:
                     background.append(piece.text)
                 continue
             normal = self.normaliser.normalise(piece.text)
-            if not normal or self.texts.smalltalk_kind(normal):
+            if not normal or self.texts.smalltalk_kind(normal) or normal in self.texts.more:
                 continue
-            if self._names_only(piece.text):
-                names.append(piece.text)
-                continue
+            if not query.tokens.words and not query.tokens.unknown:
+                if query.spotted.found:  # a bare name ("重庆、") belongs to the question after it
+                    names.append(piece.text)
+                continue  # nothing to answer: "还有呢？", "what else?"
             questions.append(_joined([*names, piece.text]))
             names = []
         if names and questions:
             questions[-1] = _joined([questions[-1], *names])
         return questions, "\n".join(background)
 
-    def _names_only(self, text: str) -> bool:
-        query = self.matcher.analyse(text)
-        return bool(query.spotted.found) and not query.tokens.words and not query.tokens.unknown
-
     def _answer_each(
         self, questions: list[str], text: str, background: str, convo: Conversation, lang: str
     ) -> Reply | None:
         """One reply to a message that asks several things: each question answered, offered or declined,
-        in order; None when they come to one answer, or none (the message is then read as one question)."""
+        in order. Questions that come to the same answer get it once; when none is answered the message is
+        read as one question instead (None)."""
         readings = self._read_each(questions, text, background, convo)
         kept: list[tuple[str, Match]] = []
         seen: set[tuple] = set()

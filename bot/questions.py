@@ -22,7 +22,7 @@ TOPIC_MAX_WORDS = 4
 """An item of a topic list is short: "学费", "招多少人", "the fees", "how long"."""
 
 _NUMBER_MARK = re.compile(r"(?:(?:^|(?<=[\s。？?！!；;，,:：]))[(（]?([1-9])[)）.．、]|([①-⑨]))(?!\d)")
-_SENTENCE_END = re.compile(r"(?<=[。？?！!；;\n])|(?<=[a-z0-9)]\.)\s+", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[。？?！!；;\n：])|(?<=:)(?![\d/])|(?<=[a-z0-9)]\.)\s+", re.IGNORECASE)
 _ZH_CONNECTOR = re.compile(r"(另外|此外|还有就是|还有|以及|再就是|顺便问一下|顺便问下|还想问一下|还想问)")
 _EN_CONNECTOR = re.compile(r",?\s+(?:and also|and|also|plus|as well as)\s+(?=\w)", re.IGNORECASE)
 _CLAUSE_COMMA = re.compile(r"[，,]\s*")
@@ -75,6 +75,8 @@ def asks(text: str) -> bool:
         return False
     if stripped[-1] in "?？":
         return True
+    if stripped[-1] in ":：":
+        return False  # "Quick questions:" introduces the questions
     if CJK.search(stripped):
         return bool(_ZH_ASKS.search(stripped))
     return bool(_EN_OPENER.match(_EN_LEAD.sub("", stripped.strip(_EDGE))))
@@ -85,9 +87,11 @@ def split_message(text: str) -> list[Piece]:
     numbered = _numbered_items(text)
     if numbered is not None:
         preamble, items = numbered
-        pieces = [Piece(preamble, asks(preamble))] if preamble.strip(_EDGE) else []
+        # "想问一下：1. … 2. …": what comes before the list introduces it.
+        pieces = [Piece(s, s.rstrip()[-1:] in "?？") for s in _sentences(preamble)]
         for item in items:
-            pieces += [Piece(p.text, p.asks, True) for p in _split_sentence(item)]
+            for n, sentence in enumerate(_sentences(item)):
+                pieces += [Piece(p.text, p.asks, p.listed or n == 0) for p in _split_sentence(sentence)]
     else:
         pieces = [p for sentence in _sentences(text) for p in _split_sentence(sentence)]
     pieces = [

@@ -572,6 +572,19 @@ def test_a_message_with_one_question_gets_the_plain_answer(
     )
 
 
+@pytest.mark.parametrize(
+    "message", ["学费多少？还有呢？", "How much is the fee? What else?", "学费多少？谢谢！"]
+)
+def test_a_piece_with_nothing_to_answer_is_not_a_question(bot: FAQBot, message: str) -> None:
+    reply = bot.ask(message, session=SESSION)
+    assert (reply.faq_id, reply.parts) == ("tuition-fee", ())
+
+
+def test_emoticons_between_questions_are_left_out(bot: FAQBot) -> None:
+    reply = bot.ask("学费多少？[微笑]学制几年？[抱拳]", session=SESSION)
+    assert [p.question for p in reply.parts] == ["学费多少？", "学制几年？"]
+
+
 def test_a_place_named_in_one_question_qualifies_the_next(bot: FAQBot) -> None:
     reply = bot.ask("河南考生能报吗，招几个", session=SESSION)
     assert (reply.faq_id, reply.entity, reply.parts) == ("province-quota", "henan", ())

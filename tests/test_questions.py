@@ -87,3 +87,17 @@ def test_a_polite_closing_is_not_a_question() -> None:
     assert split_questions("Are there scholarships? Any information would be appreciated.") == [
         "Are there scholarships?"
     ]
+
+
+def test_the_words_before_a_numbered_list_introduce_it() -> None:
+    pieces = split_message(
+        "老师您好！孩子是河南的理科生，想问一下：1.河南招几个人 2.学费多少 3.需要口试吗？谢谢！"
+    )
+    assert [p.text for p in pieces if p.is_question] == ["河南招几个人", "学费多少", "需要口试吗？"]
+
+
+def test_a_colon_introduces_the_questions_after_it() -> None:
+    assert split_questions("Quick questions: what is the fee? is there an oral exam?") == [
+        "what is the fee?",
+        "is there an oral exam?",
+    ]

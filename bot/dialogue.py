@@ -386,10 +386,13 @@ class Dialogue:
         """The questions of a message worth answering one by one (not small talk, not a bare place name: a
         name joins the question after it, "重庆、四川、河南各招多少人" stays one question), and the other
         sentences that name a place (background such as "我是河南的")."""
+        pieces = split_message(self.normaliser.emoticons.remove(text))
+        if sum(piece.is_question for piece in pieces) < 2:
+            return [], ""  # one question (or none): read the message whole, as it always was
         questions: list[str] = []
         names: list[str] = []
         background: list[str] = []
-        for piece in split_message(self.normaliser.emoticons.remove(text)):
+        for piece in pieces:
             query = self.matcher.analyse(piece.text)
             if not piece.is_question:
                 if query.spotted.found:

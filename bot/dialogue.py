@@ -8,7 +8,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bot.corpus import LANGS, Corpus, Entry, Problem, read_yaml, strip_lines
-from bot.index import Query
 from bot.matcher import Candidate, Evidence, Match, Matcher
 from bot.questions import split_message
 from bot.text import CJK, TextNormaliser, detect_language, utf8_len
@@ -370,7 +369,26 @@ class Dialogue:
         match = self.matcher.match(text)
         if match.decision != "answer" and convo.last_entry:
             match = self._in_context(text, normal, convo, match)
+        elif self._narrows_the_last_answer(normal, match, convo):
+            previous = self.entries[convo.last_entry or ""]
+            best = Candidate(previous, 100.0, Evidence(1.0, 1.0, 1.0, 1.0))
+            match = Match("answer", match.query, (best,), convo.last_entity)
         return match
+
+    def _narrows_the_last_answer(self, normal: str, alone: Match, convo: Conversation) -> bool:
+        """True for a follow-up about a detail of the answer just given for a place ("四川招多少人" then
+        "理科呢？"): every word of it is in that answer, though on its own it reads as a general question."""
+        previous = self.entries.get(convo.last_entry or "")
+        if previous is None or not convo.last_entity or alone.query.spotted.found:
+            return False
+        compact = normal.replace(" ", "")
+        marked = FOLLOW_UP_START.search(normal) or FOLLOW_UP_END.search(compact)
+        short = len(compact) <= FOLLOW_UP_MAX_CHARS * (3 if alone.query.lang == "en" else 1)
+        words = [w for w in alone.query.tokens.words if w not in _FILLER]
+        if not (marked and short and words) or alone.query.tokens.unknown:
+            return False
+        answer = self.normaliser.normalise(previous.answer_for(alone.query.lang, convo.last_entity))
+        return all(w in answer for w in words)
 
     def _offered_ids(self, match: Match) -> set[str]:
         return {s.id for s in self._suggestions(match, "en")}
@@ -529,7 +547,7 @@ class Dialogue:
                 return stripped
         combined = self.matcher.match(f"{convo.last_question or ''} {text}")
         repeats = previous is not None and combined.best is not None and combined.best.entry.id == previous.id
-        if repeats and previous is not None and self._brings_its_own_topic(query, previous):
+        if repeats and previous is not None and self._brings_its_own_topic(alone, previous):
             # "and a master's afterwards?" after the licence: the follow-up's own words point elsewhere.
             combined = Match("suggest", combined.query, combined.candidates)
         if combined.decision == "answer" and (alone.best is None or combined.confidence > alone.confidence):
@@ -542,11 +560,18 @@ class Dialogue:
             )
         return alone
 
-    def _brings_its_own_topic(self, query: Query, previous: Entry) -> bool:
-        """True when the follow-up uses a word the previous entry never uses: it asks about something else."""
+    def _brings_its_own_topic(self, alone: Match, previous: Entry) -> bool:
+        """True when the follow-up asks about something else: a word the corpus does not know ("宿舍呢？"), or
+        words of another entry that it matches on its own ("and a master's afterwards?" after the licence).
+        "每年都一样吗？" after the fee has a word the fee entry lacks, but points nowhere else: same topic."""
+        tokens = alone.query.tokens
+        if any(w not in _FILLER for w in tokens.unknown):
+            return True
+        elsewhere = alone.best is not None and alone.best.entry.id != previous.id
+        if not elsewhere or alone.confidence < self.matcher.settings.suggest_threshold:
+            return False
         own = self.matcher.index.entry_features[self._number[previous.id]]
-        words = [w for w in (*query.tokens.words, *query.tokens.unknown) if w not in _FILLER]
-        return any(w not in own for w in words)
+        return any(w not in own for w in tokens.words if w not in _FILLER)
 
     def _looks_like_follow_up(self, normal: str, alone: Match) -> bool:
         known = set(alone.query.tokens.words) - set(alone.query.tokens.unknown)

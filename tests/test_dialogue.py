@@ -235,6 +235,24 @@ def test_follow_up_about_something_the_bot_does_not_know_is_not_the_previous_ans
     assert reply.faq_id != previous and not reply.matched
 
 
+@pytest.mark.parametrize(
+    ("first", "follow_up", "entry_id", "entity"),
+    [
+        ("四川招多少人", "理科呢？", "province-quota", "sichuan"),
+        ("重庆招多少人", "那文科呢", "province-quota", "chongqing"),
+        ("学费多少", "每年都一样吗？", "tuition-fee", None),
+        ("四川招多少人", "学费呢？", "tuition-fee", None),
+        ("How many places in Hunan?", "and what's the fee?", "tuition-fee", None),
+    ],
+)
+def test_follow_up_stays_on_the_previous_topic_only_when_it_cannot_stand_alone(
+    bot: FAQBot, first: str, follow_up: str, entry_id: str, entity: str | None
+) -> None:
+    bot.ask(first, session=SESSION)
+    reply = bot.ask(follow_up, session=SESSION)
+    assert (reply.kind, reply.faq_id, reply.entity) == ("answer", entry_id, entity)
+
+
 def test_follow_up_keeps_the_users_language(bot: FAQBot) -> None:
     bot.ask("重庆招多少人", session=SESSION)
     assert bot.ask("那四川呢？", session=SESSION).lang == "zh"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.corpus import LANGS, Corpus, Entry, Problem, read_yaml, strip_lines
 from bot.matcher import Candidate, Evidence, Match, Matcher
-from bot.questions import split_message
+from bot.questions import split_message, topic_pair
 from bot.text import CJK, TextNormaliser, detect_language, utf8_len
 from bot.wechat import split_reply
 
@@ -349,7 +349,19 @@ class Dialogue:
             reply = self._answer_each(questions, text, background, convo, lang)
             if reply is not None:
                 return reply
-        return self._answer_one(text, normal, convo, lang)
+        return self._answer_pair(text, convo, lang) or self._answer_one(text, normal, convo, lang)
+
+    def _answer_pair(self, text: str, convo: Conversation, lang: str) -> Reply | None:
+        """Two short topics joined by "and" / 和 ("tuition and duration?", "学费和奖学金") get both answers, when
+        each is an entry's clear answer on its own; "重庆和四川" and "China and the UK" stay one question."""
+        pair = topic_pair(text)
+        if not pair or any(self.matcher.analyse(side).spotted.found for side in pair):
+            return None
+        readings = self._read_each(pair, text, "", convo)
+        answered = [m.best.entry.id for _, m in readings if m.decision == "answer" and m.best is not None]
+        if len(answered) != 2 or answered[0] == answered[1]:
+            return None
+        return self._compose(readings, convo, lang)
 
     def _answer_one(self, text: str, normal: str, convo: Conversation, lang: str) -> Reply:
         match = self._read(text, normal, convo)

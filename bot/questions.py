@@ -218,3 +218,43 @@ def _split_at_commas(chunk: str) -> list[str]:
         if before.strip(_EDGE) and asks(before) and asks(following) and not choice:
             cuts.append(comma.end())
     return [chunk[a:b] for a, b in zip(cuts, [*cuts[1:], len(chunk)], strict=True)]
+
+
+_PAIR = re.compile(
+    r"^(?P<lead>{lead})?(?P<left>.+?)(?:\s+and\s+|\s*(?:和|及|以及|与)\s*)(?P<right>.+?)$".format(
+        lead=r"what are the\s+|what is the\s+|what about the\s+|what about\s+|how about\s+|tell me about\s+|"
+        r"请问一下|请问|想了解一下|想了解|想问一下|想问"
+    ),
+    re.IGNORECASE,
+)
+_COMPARES = re.compile(
+    r"一样|相同|不同|区别|差别|差异|相比|比较|哪个|哪一个|各|分别|都|"
+    r"\b(same|different|difference|differ|compared?|versus|vs|between|both|which|each|either|or)\b",
+    re.IGNORECASE,
+)
+PAIR_LEFT_MAX = (3, 5)
+PAIR_RIGHT_MAX = (4, 8)
+"""The most (English words, Chinese characters) a topic of a pair may have: "fees and scholarships",
+"学费和学制"; longer sides are one question about two things ("Is it recognised in China and the UK?")."""
+
+
+def topic_pair(text: str) -> list[str]:
+    """Two short topics joined by "and" / 和 ("tuition and duration?", "学费和奖学金"), or []. Whether each is
+    a question of its own the dialogue decides, by reading both."""
+    body = text.strip(_EDGE)
+    found = None if _COMPARES.search(body) else _PAIR.match(body)
+    if found is None:
+        return []  # "毕业证和普通临床一样吗" compares the two: one question
+    left, right = found.group("left").strip(_EDGE), found.group("right").strip(_EDGE)
+    if not (_short(left, PAIR_LEFT_MAX) and _short(right, PAIR_RIGHT_MAX)):
+        return []
+    if _EN_OPENER.match(left):
+        return []  # "why did CQMU and Leicester …": the question is about both
+    lead = found.group("lead") or ""
+    return [f"{lead}{left}".strip(), right]
+
+
+def _short(text: str, most: tuple[int, int]) -> bool:
+    if CJK.search(text):
+        return 0 < len(CJK.findall(text)) + len(re.findall(r"[A-Za-z]+", text)) <= most[1]
+    return 0 < len(text.split()) <= most[0]

@@ -13,8 +13,8 @@ from bot.storage import MemoryStorage
 from bot.text import utf8_len
 
 SESSION = "wx-openid-0001"
-# In the mini corpus "phone and email" is as close to contact-phone as to contact-email: the bot asks which.
-AMBIGUOUS = {"en": "email or phone", "zh": "电话和邮箱"}
+# In the mini corpus "email or phone" is as close to contact-phone as to contact-email: the bot asks which.
+AMBIGUOUS = {"en": "email or phone", "zh": "电话或者邮箱"}
 SUGGESTED = {"contact-email", "contact-phone"}
 NUMBERED_LINE = re.compile(r"^(\d)\. (.+)$")
 
@@ -574,6 +574,33 @@ def test_one_question_in_many_words_gets_one_answer(
     assert reply.text == brain.corpus.by_id()[entry_id].answer_for(
         "zh" if "重庆" in message else reply.lang, entity
     )
+
+
+@pytest.mark.parametrize(
+    ("message", "entry_ids"),
+    [
+        ("学费和奖学金", ["tuition-fee", "scholarships"]),
+        ("学费和学制", ["tuition-fee", "duration"]),
+        ("tuition and duration?", ["tuition-fee", "duration"]),
+        ("What are the fees and scholarships?", ["tuition-fee", "scholarships"]),
+    ],
+)
+def test_two_topics_joined_by_and_get_both_answers(bot: FAQBot, message: str, entry_ids: list[str]) -> None:
+    assert [p.faq_id for p in bot.ask(message, session=SESSION).parts] == entry_ids
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "毕业证和普通临床一样吗",
+        "理工类和文史类各招多少",
+        "Are Chongqing and Leicester sister cities?",
+        "why did CQMU and Leicester set this up",
+        "学费及住宿费多少",
+    ],
+)
+def test_and_inside_one_question_keeps_it_one(bot: FAQBot, message: str) -> None:
+    assert bot.ask(message, session=SESSION).parts == ()
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.questions import split_message, split_questions
+from bot.questions import split_message, split_questions, topic_pair
 
 
 @pytest.mark.parametrize(
@@ -101,3 +101,30 @@ def test_a_colon_introduces_the_questions_after_it() -> None:
         "what is the fee?",
         "is there an oral exam?",
     ]
+
+
+@pytest.mark.parametrize(
+    ("message", "pair"),
+    [
+        ("学费和奖学金", ["学费", "奖学金"]),
+        ("tuition and duration?", ["tuition", "duration"]),
+        ("What are the fees and scholarships?", ["What are the fees", "scholarships"]),
+    ],
+)
+def test_two_short_topics_joined_by_and_are_a_pair(message: str, pair: list[str]) -> None:
+    assert topic_pair(message) == pair
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Is the degree recognised in China and the UK?",
+        "重庆和四川各招多少",
+        "毕业证和普通临床一样吗",
+        "口腔和临床哪个专业好",
+        "Are Chongqing and Leicester sister cities?",
+        "email or phone",
+    ],
+)
+def test_and_inside_one_question_is_no_pair(message: str) -> None:
+    assert topic_pair(message) == []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.corpus import LANGS, Corpus, Entry, Problem, read_yaml, strip_lines
 from bot.matcher import Candidate, Evidence, Match, Matcher
-from bot.questions import split_message, topic_pair
+from bot.questions import MAX_QUESTIONS, split_message, topic_pair
 from bot.text import CJK, TextNormaliser, detect_language, utf8_len
 from bot.wechat import split_reply
 
@@ -417,8 +417,8 @@ class Dialogue:
         name joins the question after it, "重庆、四川、河南各招多少人" stays one question), and the other
         sentences that name a place (background such as "我是河南的")."""
         pieces = split_message(self.normaliser.emoticons.remove(text))
-        if sum(piece.is_question for piece in pieces) < 2:
-            return [], ""  # one question (or none): read the message whole, as it always was
+        if not 2 <= sum(piece.is_question for piece in pieces) <= MAX_QUESTIONS:
+            return [], ""  # one question (or none, or a long list): read the message whole, as it always was
         questions: list[str] = []
         names: list[str] = []
         background: list[str] = []

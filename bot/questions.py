@@ -3,7 +3,8 @@
 A message is cut where its writer marked a new question: a question mark or full stop, a numbered list
 ("1. … 2. …", "①"), a connector that starts another question (另外, 还有, 以及, "and is …", "also", "plus"), a
 comma between two questions, or a list of topics ("学费、学制、招多少人", "fees, duration and intake"). It is not
-cut inside a noun phrase ("China and the UK", "重庆和四川各招多少"): "and" and 和 cut only before a question.
+cut inside a noun phrase ("China and the UK", "重庆和四川各招多少"): "and" and 和 cut only before a question,
+or between two short topics ("学费和奖学金", `topic_pair`) that the dialogue then checks are two questions.
 This module only reads punctuation and question words; which pieces are worth answering is the dialogue's
 decision (it knows small talk, entity names and the matcher).
 """
@@ -15,8 +16,8 @@ from dataclasses import dataclass
 
 from bot.text import CJK
 
-MAX_PIECES = 6
-"""More pieces than this are not a list of questions but a long letter; the rest is left out."""
+MAX_QUESTIONS = 6
+"""A message is answered question by question up to this many; a longer list is read as one message."""
 TOPIC_MAX_CJK = 8
 TOPIC_MAX_WORDS = 4
 """An item of a topic list is short: "学费", "招多少人", "the fees", "how long"."""
@@ -94,10 +95,9 @@ def split_message(text: str) -> list[Piece]:
                 pieces += [Piece(p.text, p.asks, p.listed or n == 0) for p in _split_sentence(sentence)]
     else:
         pieces = [p for sentence in _sentences(text) for p in _split_sentence(sentence)]
-    pieces = [
+    return [
         Piece(p.text.strip().rstrip("，,、;； "), p.asks, p.listed) for p in pieces if p.text.strip(_EDGE)
     ]
-    return pieces[:MAX_PIECES]
 
 
 def split_questions(text: str) -> list[str]:

@@ -640,6 +640,14 @@ def test_suggestions_that_offer_an_entry_already_answered_are_left_out(bot: FAQB
     assert (reply.faq_id, reply.suggestions) == ("medical-licence", ())
 
 
+def test_questions_at_the_end_of_a_long_letter_are_each_answered(bot: FAQBot) -> None:
+    letter = (
+        "老师您好。我是一名高三学生的家长。孩子成绩还不错。她一直想学医。我们看了很多学校。"
+        "朋友推荐了这个项目。学费多少？学制几年？"
+    )
+    assert [p.faq_id for p in bot.ask(letter, session=SESSION).parts] == ["tuition-fee", "duration"]
+
+
 def test_a_place_named_in_the_message_qualifies_its_questions(bot: FAQBot) -> None:
     reply = bot.ask("我是河南的。招多少人？学费多少？", session=SESSION)
     assert [(p.faq_id, p.entity) for p in reply.parts] == [("province-quota", "henan"), ("tuition-fee", None)]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bot.corpus import LANGS, Corpus, Entry, Problem, read_yaml, strip_lines
-from bot.index import Query
 from bot.matcher import Candidate, Evidence, Match, Matcher
-from bot.questions import split_message
+from bot.questions import MAX_QUESTIONS, split_message, topic_pair
 from bot.text import CJK, TextNormaliser, detect_language, utf8_len
 from bot.wechat import split_reply
 
@@ -34,6 +33,7 @@ REPLY_KEYS = (
     "part_heading",
     "part_decline",
     "part_contact",
+    "emoticon",
 )
 REPLY_FIELDS = {"part_heading": ("question",)}
 """Placeholders a reply may use besides {phone} and {email}."""
@@ -290,7 +290,7 @@ class Dialogue:
         normal = self.normaliser.normalise(text)
         lang = self._language(text, normal, convo, lang_hint)
         reply = (
-            (self.menu(convo, lang, "help") if not normal else None)
+            (self._wordless(text, convo, lang) if not normal else None)
             or self._continue(normal, convo, lang)
             or self._choice(normal, convo, lang)
             or self._smalltalk(normal, convo, lang)
@@ -300,6 +300,11 @@ class Dialogue:
             reply = self._paginate(reply, convo, max_bytes)
         convo.lang = reply.lang
         return reply
+
+    def _wordless(self, text: str, convo: Conversation, lang: str) -> Reply:
+        """A message of only emoticons gets a friendly word and the menu; punctuation alone gets the menu."""
+        friendly = self.normaliser.emoticons.found_in(text)
+        return self.menu(convo, lang, "emoticon" if friendly else "help")
 
     def _language(self, text: str, normal: str, convo: Conversation, hint: str | None) -> str:
         if detect_language(normal) == "zh":
@@ -361,10 +366,22 @@ class Dialogue:
     def _answer(self, text: str, normal: str, convo: Conversation, lang: str) -> Reply:
         questions, background = self._questions(text)
         if len(questions) >= 2:
-            reply = self._answer_each(questions, background, convo, lang)
+            reply = self._answer_each(questions, text, background, convo, lang)
             if reply is not None:
                 return reply
-        return self._answer_one(text, normal, convo, lang)
+        return self._answer_pair(text, convo, lang) or self._answer_one(text, normal, convo, lang)
+
+    def _answer_pair(self, text: str, convo: Conversation, lang: str) -> Reply | None:
+        """Two short topics joined by "and" / 和 ("tuition and duration?", "学费和奖学金") get both answers, when
+        each is an entry's clear answer on its own; "重庆和四川" and "China and the UK" stay one question."""
+        pair = topic_pair(text)
+        if not pair or any(self.matcher.analyse(side).spotted.found for side in pair):
+            return None
+        readings = self._read_each(pair, text, "", convo)
+        answered = [m.best.entry.id for _, m in readings if m.decision == "answer" and m.best is not None]
+        if len(answered) != 2 or answered[0] == answered[1]:
+            return None
+        return self._compose(readings, convo, lang)
 
     def _answer_one(self, text: str, normal: str, convo: Conversation, lang: str) -> Reply:
         match = self._read(text, normal, convo)
@@ -384,7 +401,29 @@ class Dialogue:
         match = self.matcher.match(text)
         if match.decision != "answer" and convo.last_entry:
             match = self._in_context(text, normal, convo, match)
+        elif self._narrows_the_last_answer(normal, match, convo):
+            previous = self.entries[convo.last_entry or ""]
+            best = Candidate(previous, 100.0, Evidence(1.0, 1.0, 1.0, 1.0))
+            match = Match("answer", match.query, (best,), convo.last_entity)
         return match
+
+    def _narrows_the_last_answer(self, normal: str, alone: Match, convo: Conversation) -> bool:
+        """True for a follow-up about a detail of the answer just given for a place ("四川招多少人" then
+        "理科呢？"): every word of it is in that answer, though on its own it reads as a general question."""
+        previous = self.entries.get(convo.last_entry or "")
+        if previous is None or not convo.last_entity or alone.query.spotted.found:
+            return False
+        compact = normal.replace(" ", "")
+        marked = FOLLOW_UP_START.search(normal) or FOLLOW_UP_END.search(compact)
+        short = len(compact) <= FOLLOW_UP_MAX_CHARS * (3 if alone.query.lang == "en" else 1)
+        words = [w for w in alone.query.tokens.words if w not in _FILLER]
+        if not (marked and short and words) or alone.query.tokens.unknown:
+            return False
+        answer = self.normaliser.normalise(previous.answer_for(alone.query.lang, convo.last_entity))
+        return all(w in answer for w in words)
+
+    def _offered_ids(self, match: Match) -> set[str]:
+        return {s.id for s in self._suggestions(match, "en")}
 
     def _suggestions(self, match: Match, lang: str) -> tuple[Suggestion, ...]:
         return tuple(
@@ -397,36 +436,38 @@ class Dialogue:
         """The questions of a message worth answering one by one (not small talk, not a bare place name: a
         name joins the question after it, "重庆、四川、河南各招多少人" stays one question), and the other
         sentences that name a place (background such as "我是河南的")."""
+        pieces = split_message(self.normaliser.emoticons.remove(text))
+        if not 2 <= sum(piece.is_question for piece in pieces) <= MAX_QUESTIONS:
+            return [], ""  # one question (or none, or a long list): read the message whole, as it always was
         questions: list[str] = []
         names: list[str] = []
         background: list[str] = []
-        for piece in split_message(text):
+        for piece in pieces:
+            query = self.matcher.analyse(piece.text)
             if not piece.is_question:
-                if self.matcher.analyse(piece.text).spotted.found:
+                if query.spotted.found:
                     background.append(piece.text)
                 continue
             normal = self.normaliser.normalise(piece.text)
-            if not normal or self.texts.smalltalk_kind(normal):
+            if not normal or self.texts.smalltalk_kind(normal) or normal in self.texts.more:
                 continue
-            if self._names_only(piece.text):
-                names.append(piece.text)
-                continue
+            if not query.tokens.words and not query.tokens.unknown:
+                if query.spotted.found:  # a bare name ("重庆、") belongs to the question after it
+                    names.append(piece.text)
+                continue  # nothing to answer: "还有呢？", "what else?"
             questions.append(_joined([*names, piece.text]))
             names = []
         if names and questions:
             questions[-1] = _joined([questions[-1], *names])
         return questions, "\n".join(background)
 
-    def _names_only(self, text: str) -> bool:
-        query = self.matcher.analyse(text)
-        return bool(query.spotted.found) and not query.tokens.words and not query.tokens.unknown
-
     def _answer_each(
-        self, questions: list[str], background: str, convo: Conversation, lang: str
+        self, questions: list[str], text: str, background: str, convo: Conversation, lang: str
     ) -> Reply | None:
         """One reply to a message that asks several things: each question answered, offered or declined,
-        in order; None when they come to one answer, or none (the message is then read as one question)."""
-        readings = self._read_each(questions, background, convo)
+        in order. Questions that come to the same answer get it once; when none is answered the message is
+        read as one question instead (None)."""
+        readings = self._read_each(questions, text, background, convo)
         kept: list[tuple[str, Match]] = []
         seen: set[tuple] = set()
         for question, match in readings:
@@ -435,8 +476,11 @@ class Dialogue:
                 kept.append((question, match))
             if key is not None:
                 seen.add(key)
-        if not any(m.decision == "answer" for _, m in kept):
+        answered = {m.best.entry.id for _, m in kept if m.decision == "answer" and m.best is not None}
+        if not answered:
             return None
+        # A "did you mean" list that offers an entry answered above only repeats it.
+        kept = [(q, m) for q, m in kept if m.decision != "suggest" or not answered & self._offered_ids(m)]
         if len(kept) == 1:
             question, match = kept[0]
             if match.decision != "answer" or match.best is None:
@@ -446,14 +490,17 @@ class Dialogue:
         return self._compose(kept, convo, lang)
 
     def _read_each(
-        self, questions: list[str], background: str, convo: Conversation
+        self, questions: list[str], text: str, background: str, convo: Conversation
     ) -> list[tuple[str, Match]]:
         """Each question read in turn; a later one may follow up an earlier ("重庆招多少？那四川呢？"), and a
-        place named in the message's other sentences qualifies each ("我是河南的。招多少人？学费多少？")."""
+        place named elsewhere in the message qualifies each ("我是河南的。招多少人？", "浙江能报吗，招几个")."""
         context = Conversation.from_state(convo.to_state())
+        named = self.matcher.analyse(text).spotted
         readings = []
         for question in questions:
             match = self._read_part(question, context, background)
+            if match.decision == "answer" and match.best is not None and match.entity is None:
+                match = replace(match, entity=named.key_for(match.best.entry.variant_entity))
             readings.append((question, match))
             if match.decision == "answer" and match.best is not None:
                 context.last_entry, context.last_entity = match.best.entry.id, match.entity
@@ -532,7 +579,7 @@ class Dialogue:
                 return stripped
         combined = self.matcher.match(f"{convo.last_question or ''} {text}")
         repeats = previous is not None and combined.best is not None and combined.best.entry.id == previous.id
-        if repeats and previous is not None and self._brings_its_own_topic(query, previous):
+        if repeats and previous is not None and self._brings_its_own_topic(alone, previous):
             # "and a master's afterwards?" after the licence: the follow-up's own words point elsewhere.
             combined = Match("suggest", combined.query, combined.candidates)
         if combined.decision == "answer" and (alone.best is None or combined.confidence > alone.confidence):
@@ -545,11 +592,18 @@ class Dialogue:
             )
         return alone
 
-    def _brings_its_own_topic(self, query: Query, previous: Entry) -> bool:
-        """True when the follow-up uses a word the previous entry never uses: it asks about something else."""
+    def _brings_its_own_topic(self, alone: Match, previous: Entry) -> bool:
+        """True when the follow-up asks about something else: a word the corpus does not know ("宿舍呢？"), or
+        words of another entry that it matches on its own ("and a master's afterwards?" after the licence).
+        "每年都一样吗？" after the fee has a word the fee entry lacks, but points nowhere else: same topic."""
+        tokens = alone.query.tokens
+        if any(w not in _FILLER for w in tokens.unknown):
+            return True
+        elsewhere = alone.best is not None and alone.best.entry.id != previous.id
+        if not elsewhere or alone.confidence < self.matcher.settings.suggest_threshold:
+            return False
         own = self.matcher.index.entry_features[self._number[previous.id]]
-        words = [w for w in (*query.tokens.words, *query.tokens.unknown) if w not in _FILLER]
-        return any(w not in own for w in words)
+        return any(w not in own for w in tokens.words if w not in _FILLER)
 
     def _looks_like_follow_up(self, normal: str, alone: Match) -> bool:
         known = set(alone.query.tokens.words) - set(alone.query.tokens.unknown)

@@ -3,7 +3,8 @@
 A message is cut where its writer marked a new question: a question mark or full stop, a numbered list
 ("1. … 2. …", "①"), a connector that starts another question (另外, 还有, 以及, "and is …", "also", "plus"), a
 comma between two questions, or a list of topics ("学费、学制、招多少人", "fees, duration and intake"). It is not
-cut inside a noun phrase ("China and the UK", "重庆和四川各招多少"): "and" and 和 cut only before a question.
+cut inside a noun phrase ("China and the UK", "重庆和四川各招多少"): "and" and 和 cut only before a question,
+or between two short topics ("学费和奖学金", `topic_pair`) that the dialogue then checks are two questions.
 This module only reads punctuation and question words; which pieces are worth answering is the dialogue's
 decision (it knows small talk, entity names and the matcher).
 """
@@ -15,23 +16,23 @@ from dataclasses import dataclass
 
 from bot.text import CJK
 
-MAX_PIECES = 6
-"""More pieces than this are not a list of questions but a long letter; the rest is left out."""
+MAX_QUESTIONS = 6
+"""A message is answered question by question up to this many; a longer list is read as one message."""
 TOPIC_MAX_CJK = 8
 TOPIC_MAX_WORDS = 4
 """An item of a topic list is short: "学费", "招多少人", "the fees", "how long"."""
 
 _NUMBER_MARK = re.compile(r"(?:(?:^|(?<=[\s。？?！!；;，,:：]))[(（]?([1-9])[)）.．、]|([①-⑨]))(?!\d)")
-_SENTENCE_END = re.compile(r"(?<=[。？?！!；;\n])|(?<=[a-z0-9)]\.)\s+", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[。？?！!；;\n：])|(?<=:)(?![\d/])|(?<=[a-z0-9)]\.)\s+", re.IGNORECASE)
 _ZH_CONNECTOR = re.compile(r"(另外|此外|还有就是|还有|以及|再就是|顺便问一下|顺便问下|还想问一下|还想问)")
 _EN_CONNECTOR = re.compile(r",?\s+(?:and also|and|also|plus|as well as)\s+(?=\w)", re.IGNORECASE)
 _CLAUSE_COMMA = re.compile(r"[，,]\s*")
 _LIST_COMMA = re.compile(r"\s*[、]\s*")
-_EN_LIST = re.compile(r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+", re.IGNORECASE)
+_EN_LIST = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+", re.IGNORECASE)
 _ZH_LAST_ITEM = re.compile(r"(和|以及|及|还有)(?=[^和及]{1,8}$)")
 _EN_OPENER = re.compile(
     r"^(what|what's|whats|how|when|where|which|who|whose|why|is|are|am|can|could|do|does|did|will|would|"
-    r"should|may|must|has|have|any|tell me|please tell|i'd like to know|i would like to know|i want to know|"
+    r"should|may|must|has|have|tell me|please tell|i'd like to know|i would like to know|i want to know|"
     r"i wonder|could you tell)(?![\w'’])",
     re.IGNORECASE,
 )
@@ -46,6 +47,11 @@ _QUOTED = re.compile(
     r"[“\"「『《‘][^”\"」』》’]*[,，、][^”\"」』》’]*[”\"」』》’]|(?<![a-z])'[^']*[,，、][^']*'",
     re.IGNORECASE,
 )
+_ZH_QUESTION_END = re.compile(r"(吗|呢|么|多少|几[个年岁名]?|什么|哪里|哪儿|如何|怎么样|怎样|多久|多长时间)$")
+_ZH_OR = ("还是", "或者", "或是")
+MIN_WORDS = 3
+MIN_CJK = 3
+"""A question cut off after a connector has at least this many words (or Chinese characters)."""
 _EDGE = " \t\r\n，,、。.？?！!；;：:"
 
 
@@ -70,6 +76,8 @@ def asks(text: str) -> bool:
         return False
     if stripped[-1] in "?？":
         return True
+    if stripped[-1] in ":：":
+        return False  # "Quick questions:" introduces the questions
     if CJK.search(stripped):
         return bool(_ZH_ASKS.search(stripped))
     return bool(_EN_OPENER.match(_EN_LEAD.sub("", stripped.strip(_EDGE))))
@@ -80,15 +88,16 @@ def split_message(text: str) -> list[Piece]:
     numbered = _numbered_items(text)
     if numbered is not None:
         preamble, items = numbered
-        pieces = [Piece(preamble, asks(preamble))] if preamble.strip(_EDGE) else []
+        # "想问一下：1. … 2. …": what comes before the list introduces it.
+        pieces = [Piece(s, s.rstrip()[-1:] in "?？") for s in _sentences(preamble)]
         for item in items:
-            pieces += [Piece(p.text, p.asks, True) for p in _split_sentence(item)]
+            for n, sentence in enumerate(_sentences(item)):
+                pieces += [Piece(p.text, p.asks, p.listed or n == 0) for p in _split_sentence(sentence)]
     else:
         pieces = [p for sentence in _sentences(text) for p in _split_sentence(sentence)]
-    pieces = [
+    return [
         Piece(p.text.strip().rstrip("，,、;； "), p.asks, p.listed) for p in pieces if p.text.strip(_EDGE)
     ]
-    return pieces[:MAX_PIECES]
 
 
 def split_questions(text: str) -> list[str]:
@@ -145,10 +154,13 @@ def _topic_list(sentence: str) -> list[str]:
             0 < len(CJK.findall(i)) + len(re.findall(r"[A-Za-z]+", i)) <= TOPIC_MAX_CJK for i in items
         )
     else:
-        # An English list ends "… and intake" or with a question mark; "Dear teacher, good morning" is not one.
-        if "," not in body or not (re.search(r"\s(and|or)\s+\S+$", body) or sentence.rstrip()[-1:] in "?？"):
+        # An English list ends "… and intake", or has three items and a question mark; "Dear teacher, good
+        # morning" and "Who designs it, CQMU or Leicester?" are not lists.
+        if "," not in body:
             return []
         items = _EN_LIST.split(body)
+        if not (re.search(r"\sand\s+\S+$", body) or (len(items) >= 3 and sentence.rstrip()[-1:] in "?？")):
+            return []
         short = all(0 < len(i.split()) <= TOPIC_MAX_WORDS for i in items)
     items = [i.strip(_EDGE) for i in items]
     return items if len(items) >= 2 and short and all(items) else []
@@ -162,7 +174,13 @@ def _split_at_connectors(sentence: str) -> list[tuple[str, bool]]:
     start, after = 0, False
     for found in _EN_CONNECTOR.finditer(sentence):
         rest = sentence[found.end() :]
-        if start < found.start() and _EN_OPENER.match(rest) and asks(sentence[start : found.start()]):
+        long_enough = len(rest.split()) >= MIN_WORDS  # "…, and where?" leans on the question before it
+        if (
+            start < found.start()
+            and long_enough
+            and _EN_OPENER.match(rest)
+            and asks(sentence[start : found.start()])
+        ):
             chunks.append((sentence[start : found.start()], after))
             start, after = found.end(), True
     chunks.append((sentence[start:], after))
@@ -170,14 +188,16 @@ def _split_at_connectors(sentence: str) -> list[tuple[str, bool]]:
 
 
 def _split_zh_connectors(sentence: str) -> list[tuple[str, bool]]:
-    """Cut before 另外 / 还有 / 以及 … after a comma or a question; 今年还有名额吗 stays whole."""
+    """Cut before 另外 / 还有 / 以及 … after a comma or a finished question ("学费多少还有学制几年");
+    "今年还有名额吗" and "需不需要另外报名" stay whole."""
     chunks: list[tuple[str, bool]] = []
     start, after = 0, False
     for found in _ZH_CONNECTOR.finditer(sentence):
         before = sentence[start : found.start()]
         rest = sentence[found.end() :]
         after_comma = before.rstrip(" ")[-1:] in ("，", ",", "、", " ")
-        if before.strip(_EDGE) and rest.strip(_EDGE) and (after_comma or (asks(before) and asks(rest))):
+        finished = bool(_ZH_QUESTION_END.search(before.strip(_EDGE))) and asks(rest)
+        if before.strip(_EDGE) and len(CJK.findall(rest)) >= MIN_CJK and (after_comma or finished):
             chunks.append((before, after))
             start, after = found.end(), True
     chunks.append((sentence[start:], after))
@@ -193,6 +213,48 @@ def _split_at_commas(chunk: str) -> list[str]:
     for comma in _CLAUSE_COMMA.finditer(chunk):
         before, clause = chunk[cuts[-1] : comma.start()], chunk[comma.end() :]
         following = _CLAUSE_COMMA.split(clause, maxsplit=1)[0]
-        if before.strip(_EDGE) and asks(before) and asks(following):
+        # "是单独报名，还是在志愿里填？" is one question with two choices.
+        choice = following.lstrip().startswith(_ZH_OR)
+        if before.strip(_EDGE) and asks(before) and asks(following) and not choice:
             cuts.append(comma.end())
     return [chunk[a:b] for a, b in zip(cuts, [*cuts[1:], len(chunk)], strict=True)]
+
+
+_PAIR = re.compile(
+    r"^(?P<lead>{lead})?(?P<left>.+?)(?:\s+and\s+|\s*(?:和|及|以及|与)\s*)(?P<right>.+?)$".format(
+        lead=r"what are the\s+|what is the\s+|what about the\s+|what about\s+|how about\s+|tell me about\s+|"
+        r"请问一下|请问|想了解一下|想了解|想问一下|想问"
+    ),
+    re.IGNORECASE,
+)
+_COMPARES = re.compile(
+    r"一样|相同|不同|区别|差别|差异|相比|比较|哪个|哪一个|各|分别|都|"
+    r"\b(same|different|difference|differ|compared?|versus|vs|between|both|which|each|either|or)\b",
+    re.IGNORECASE,
+)
+PAIR_LEFT_MAX = (3, 5)
+PAIR_RIGHT_MAX = (4, 8)
+"""The most (English words, Chinese characters) a topic of a pair may have: "fees and scholarships",
+"学费和学制"; longer sides are one question about two things ("Is it recognised in China and the UK?")."""
+
+
+def topic_pair(text: str) -> list[str]:
+    """Two short topics joined by "and" / 和 ("tuition and duration?", "学费和奖学金"), or []. Whether each is
+    a question of its own the dialogue decides, by reading both."""
+    body = text.strip(_EDGE)
+    found = None if _COMPARES.search(body) else _PAIR.match(body)
+    if found is None:
+        return []  # "毕业证和普通临床一样吗" compares the two: one question
+    left, right = found.group("left").strip(_EDGE), found.group("right").strip(_EDGE)
+    if not (_short(left, PAIR_LEFT_MAX) and _short(right, PAIR_RIGHT_MAX)):
+        return []
+    if _EN_OPENER.match(left):
+        return []  # "why did CQMU and Leicester …": the question is about both
+    lead = found.group("lead") or ""
+    return [f"{lead}{left}".strip(), right]
+
+
+def _short(text: str, most: tuple[int, int]) -> bool:
+    if CJK.search(text):
+        return 0 < len(CJK.findall(text)) + len(re.findall(r"[A-Za-z]+", text)) <= most[1]
+    return 0 < len(text.split()) <= most[0]

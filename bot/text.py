@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from functools import cached_property
+from functools import cache, cached_property
+from pathlib import Path
 
 import opencc
 
@@ -21,8 +22,48 @@ _FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000:
 _LOOSE_DOTS = re.compile(r"(?<![0-9a-z])[.\-_'+]+|[.\-_'+]+(?![0-9a-z])")
 
 
+EMOTICONS_FILE = Path(__file__).resolve().parent / "data" / "wechat_emoticons.txt"
+
+
+class Emoticons:
+    """WeChat's emoticons as text ("[微笑]", "[Smile]") and as codes ("/::)", "/:rose"): not words of a question."""
+
+    def __init__(self, emoticons: Iterable[str]) -> None:
+        names = sorted({e for e in emoticons if e}, key=len, reverse=True)
+        # A code ending in a letter ("/:ok") is one only when no letter follows ("/:okay" is not).
+        alternatives = [
+            re.escape(e) + ("(?![A-Za-z])" if e[-1].isalpha() and e[0] == "/" else "") for e in names
+        ]
+        self._pattern = re.compile("|".join(alternatives) or "(?!)")
+
+    @classmethod
+    def load(cls, path: Path) -> Emoticons:
+        """One emoticon a line; blank lines and # comments are skipped."""
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return cls(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
+
+    def remove(self, text: str) -> str:
+        """The text without its emoticons (each leaves a space, so words on either side stay apart)."""
+        if "[" not in text and "/:" not in text:
+            return text
+        return self._pattern.sub(" ", text)
+
+    def found_in(self, text: str) -> bool:
+        """True when the text holds an emoticon."""
+        return ("[" in text or "/:" in text) and self._pattern.search(text) is not None
+
+
+@cache
+def wechat_emoticons() -> Emoticons:
+    """The emoticons of bot/data/wechat_emoticons.txt, read once per process."""
+    return Emoticons.load(EMOTICONS_FILE)
+
+
 class TextNormaliser:
-    """Folds width, case, script, punctuation, emoji and stutter so that equal questions look equal."""
+    """Folds width, case, script, punctuation, emoji, emoticons and stutter so that equal questions look equal."""
+
+    def __init__(self, emoticons: Emoticons | None = None) -> None:
+        self.emoticons = emoticons if emoticons is not None else wechat_emoticons()
 
     @cached_property
     def _to_simplified(self) -> opencc.OpenCC:
@@ -30,7 +71,7 @@ class TextNormaliser:
 
     def normalise(self, text: str) -> str:
         """Return the question in one canonical form: NFKC, lower case, simplified Chinese, plain spaces."""
-        text = text or ""
+        text = self.emoticons.remove(text or "")  # cheap unless the text has "[" or "/:"
         if text.isascii():  # no surrogates, full-width forms, compatibility characters or CJK to fold
             text = _LOOSE_DOTS.sub(" ", _NOISE.sub(" ", text.lower()))
             return _SPACES.sub(" ", _REPEATED_LETTER.sub(r"\1\1", text)).strip()

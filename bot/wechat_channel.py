@@ -159,6 +159,7 @@ class WeChatChannel:
             text[: self.bot.config.server.max_question_chars],
             session=message.from_user,
             channel="wechat",
+            lang="zh",  # for a first message without words ("。", "[微笑]"): WeChat's families write Chinese
             max_bytes=MAX_REPLY_BYTES,
             writes=writes,
         )

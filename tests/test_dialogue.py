@@ -13,8 +13,8 @@ from bot.storage import MemoryStorage
 from bot.text import utf8_len
 
 SESSION = "wx-openid-0001"
-# In the mini corpus "phone and email" is as close to contact-phone as to contact-email: the bot asks which.
-AMBIGUOUS = {"en": "email or phone", "zh": "电话和邮箱"}
+# In the mini corpus "email or phone" is as close to contact-phone as to contact-email: the bot asks which.
+AMBIGUOUS = {"en": "email or phone", "zh": "电话或者邮箱"}
 SUGGESTED = {"contact-email", "contact-phone"}
 NUMBERED_LINE = re.compile(r"^(\d)\. (.+)$")
 
@@ -235,6 +235,24 @@ def test_follow_up_about_something_the_bot_does_not_know_is_not_the_previous_ans
     assert reply.faq_id != previous and not reply.matched
 
 
+@pytest.mark.parametrize(
+    ("first", "follow_up", "entry_id", "entity"),
+    [
+        ("四川招多少人", "理科呢？", "province-quota", "sichuan"),
+        ("重庆招多少人", "那文科呢", "province-quota", "chongqing"),
+        ("学费多少", "每年都一样吗？", "tuition-fee", None),
+        ("四川招多少人", "学费呢？", "tuition-fee", None),
+        ("How many places in Hunan?", "and what's the fee?", "tuition-fee", None),
+    ],
+)
+def test_follow_up_stays_on_the_previous_topic_only_when_it_cannot_stand_alone(
+    bot: FAQBot, first: str, follow_up: str, entry_id: str, entity: str | None
+) -> None:
+    bot.ask(first, session=SESSION)
+    reply = bot.ask(follow_up, session=SESSION)
+    assert (reply.kind, reply.faq_id, reply.entity) == ("answer", entry_id, entity)
+
+
 def test_follow_up_keeps_the_users_language(bot: FAQBot) -> None:
     bot.ask("重庆招多少人", session=SESSION)
     assert bot.ask("那四川呢？", session=SESSION).lang == "zh"
@@ -275,6 +293,56 @@ def test_message_without_words_keeps_the_sessions_language(bot: FAQBot) -> None:
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_language_hint_decides_for_a_message_without_words(bot: FAQBot, lang: str) -> None:
     assert bot.ask("???", lang=lang).lang == lang
+
+
+# --- emoticons and messages without words -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "emoticons", ["[微笑]", "[憨笑]", "[捂脸]", "[微笑][微笑]", "/::)", "/::D", "/:rose", "[Smile]"]
+)
+def test_emoticons_alone_are_small_talk_answered_with_a_friendly_menu(
+    bot: FAQBot, memory_storage: MemoryStorage, emoticons: str
+) -> None:
+    reply = bot.ask(emoticons, session=SESSION, lang="zh")
+    assert (reply.kind, reply.matched, reply.text.splitlines()[0]) == (
+        "menu",
+        False,
+        bot.say("emoticon", "zh"),
+    )
+    [record] = memory_storage.questions()
+    assert record.outcome == "smalltalk"
+
+
+@pytest.mark.parametrize("wordless", ["。", "？？？", "!!", "……"])
+def test_punctuation_alone_gets_the_menu(bot: FAQBot, wordless: str) -> None:
+    reply = bot.ask(wordless, session=SESSION, lang="zh")
+    assert (reply.kind, reply.text.splitlines()[0]) == ("menu", bot.say("help", "zh"))
+
+
+@pytest.mark.parametrize(("first", "lang"), [("How much is the tuition fee?", "en"), ("学费多少", "zh")])
+@pytest.mark.parametrize("wordless", ["？？？", "[微笑]"])
+def test_a_message_without_words_gets_the_menu_in_the_language_of_the_conversation(
+    bot: FAQBot, first: str, lang: str, wordless: str
+) -> None:
+    bot.ask(first, session=SESSION)
+    reply = bot.ask(wordless, session=SESSION, lang="zh" if lang == "en" else "en")
+    assert (reply.kind, reply.lang) == ("menu", lang)
+
+
+@pytest.mark.parametrize(
+    ("message", "kind", "faq_id"),
+    [
+        ("谢谢[抱拳]", "smalltalk", None),
+        ("[微笑]你好", "smalltalk", None),
+        ("学费多少[疑问]", "answer", "tuition-fee"),
+    ],
+)
+def test_emoticons_beside_words_leave_the_words_to_be_read(
+    bot: FAQBot, message: str, kind: str, faq_id: str | None
+) -> None:
+    reply = bot.ask(message, session=SESSION)
+    assert (reply.kind, reply.faq_id) == (kind, faq_id)
 
 
 # --- declines ----------------------------------------------------------------------------------------
@@ -509,6 +577,33 @@ def test_one_question_in_many_words_gets_one_answer(
 
 
 @pytest.mark.parametrize(
+    ("message", "entry_ids"),
+    [
+        ("学费和奖学金", ["tuition-fee", "scholarships"]),
+        ("学费和学制", ["tuition-fee", "duration"]),
+        ("tuition and duration?", ["tuition-fee", "duration"]),
+        ("What are the fees and scholarships?", ["tuition-fee", "scholarships"]),
+    ],
+)
+def test_two_topics_joined_by_and_get_both_answers(bot: FAQBot, message: str, entry_ids: list[str]) -> None:
+    assert [p.faq_id for p in bot.ask(message, session=SESSION).parts] == entry_ids
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "毕业证和普通临床一样吗",
+        "理工类和文史类各招多少",
+        "Are Chongqing and Leicester sister cities?",
+        "why did CQMU and Leicester set this up",
+        "学费及住宿费多少",
+    ],
+)
+def test_and_inside_one_question_keeps_it_one(bot: FAQBot, message: str) -> None:
+    assert bot.ask(message, session=SESSION).parts == ()
+
+
+@pytest.mark.parametrize(
     ("question", "entry_id"), [("学费多少", "tuition-fee"), ("How long is the programme?", "duration")]
 )
 def test_a_message_with_one_question_gets_the_plain_answer(
@@ -520,6 +615,37 @@ def test_a_message_with_one_question_gets_the_plain_answer(
         (),
         brain.corpus.by_id()[entry_id].answer[reply.lang],
     )
+
+
+@pytest.mark.parametrize(
+    "message", ["学费多少？还有呢？", "How much is the fee? What else?", "学费多少？谢谢！"]
+)
+def test_a_piece_with_nothing_to_answer_is_not_a_question(bot: FAQBot, message: str) -> None:
+    reply = bot.ask(message, session=SESSION)
+    assert (reply.faq_id, reply.parts) == ("tuition-fee", ())
+
+
+def test_emoticons_between_questions_are_left_out(bot: FAQBot) -> None:
+    reply = bot.ask("学费多少？[微笑]学制几年？[抱拳]", session=SESSION)
+    assert [p.question for p in reply.parts] == ["学费多少？", "学制几年？"]
+
+
+def test_a_place_named_in_one_question_qualifies_the_next(bot: FAQBot) -> None:
+    reply = bot.ask("河南考生能报吗，招几个", session=SESSION)
+    assert (reply.faq_id, reply.entity, reply.parts) == ("province-quota", "henan", ())
+
+
+def test_suggestions_that_offer_an_entry_already_answered_are_left_out(bot: FAQBot) -> None:
+    reply = bot.ask("毕业能考执业医师吗？会不会因为是合作办学受影响？", session=SESSION)
+    assert (reply.faq_id, reply.suggestions) == ("medical-licence", ())
+
+
+def test_questions_at_the_end_of_a_long_letter_are_each_answered(bot: FAQBot) -> None:
+    letter = (
+        "老师您好。我是一名高三学生的家长。孩子成绩还不错。她一直想学医。我们看了很多学校。"
+        "朋友推荐了这个项目。学费多少？学制几年？"
+    )
+    assert [p.faq_id for p in bot.ask(letter, session=SESSION).parts] == ["tuition-fee", "duration"]
 
 
 def test_a_place_named_in_the_message_qualifies_its_questions(bot: FAQBot) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.questions import split_message, split_questions
+from bot.questions import split_message, split_questions, topic_pair
 
 
 @pytest.mark.parametrize(
@@ -56,6 +56,11 @@ def test_a_message_is_cut_where_a_new_question_starts(message: str, questions: l
         "你好，我是河南的，学费多少",
         "Hello, how much is the fee?",
         "学费每年2.5万吗",
+        "需不需要另外报名或者面试？",
+        "是单独报名，还是直接在高考志愿里填？",
+        "Who teaches the courses, CQMU or Leicester?",
+        "What will my son study in the first years, and where?",
+        "Henan students, any places left?",
     ],
 )
 def test_one_question_stays_whole(message: str) -> None:
@@ -76,3 +81,50 @@ def test_numbers_inside_an_item_do_not_start_a_new_one() -> None:
 
 def test_a_list_of_one_is_one_question() -> None:
     assert split_questions("1. 学费多少") == ["学费多少"]
+
+
+def test_a_polite_closing_is_not_a_question() -> None:
+    assert split_questions("Are there scholarships? Any information would be appreciated.") == [
+        "Are there scholarships?"
+    ]
+
+
+def test_the_words_before_a_numbered_list_introduce_it() -> None:
+    pieces = split_message(
+        "老师您好！孩子是河南的理科生，想问一下：1.河南招几个人 2.学费多少 3.需要口试吗？谢谢！"
+    )
+    assert [p.text for p in pieces if p.is_question] == ["河南招几个人", "学费多少", "需要口试吗？"]
+
+
+def test_a_colon_introduces_the_questions_after_it() -> None:
+    assert split_questions("Quick questions: what is the fee? is there an oral exam?") == [
+        "what is the fee?",
+        "is there an oral exam?",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("message", "pair"),
+    [
+        ("学费和奖学金", ["学费", "奖学金"]),
+        ("tuition and duration?", ["tuition", "duration"]),
+        ("What are the fees and scholarships?", ["What are the fees", "scholarships"]),
+    ],
+)
+def test_two_short_topics_joined_by_and_are_a_pair(message: str, pair: list[str]) -> None:
+    assert topic_pair(message) == pair
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Is the degree recognised in China and the UK?",
+        "重庆和四川各招多少",
+        "毕业证和普通临床一样吗",
+        "口腔和临床哪个专业好",
+        "Are Chongqing and Leicester sister cities?",
+        "email or phone",
+    ],
+)
+def test_and_inside_one_question_is_no_pair(message: str) -> None:
+    assert topic_pair(message) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.text import TextNormaliser, detect_language, utf8_len
+from bot.text import EMOTICONS_FILE, Emoticons, TextNormaliser, detect_language, utf8_len
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +142,35 @@ def test_text_without_chinese_defaults_to_english(text: str) -> None:
 @pytest.mark.parametrize(("text", "size"), [("fee", 3), ("学费", 6), ("学费fee", 9), ("", 0)])
 def test_utf8_len_counts_bytes_as_wechat_does(text: str, size: int) -> None:
     assert utf8_len(text) == size
+
+
+# --- WeChat emoticons ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "normal"),
+    [
+        ("[微笑]", ""),
+        ("[微笑][憨笑][捂脸]", ""),
+        ("/::)/::D", ""),
+        ("[Smile] hello", "hello"),
+        ("谢谢[抱拳]", "谢谢"),
+        ("学费多少/:?", "学费多少"),
+        ("[学费]多少", "学费 多少"),
+        ("/:okay", "okay"),
+    ],
+)
+def test_wechat_emoticons_are_not_words(text: str, normal: str) -> None:
+    assert TextNormaliser().normalise(text) == normal
+
+
+def test_every_emoticon_of_the_data_file_is_removed() -> None:
+    lines = EMOTICONS_FILE.read_text(encoding="utf-8").splitlines()
+    emoticons = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    normaliser = TextNormaliser()
+    assert len(emoticons) > 200
+    assert [e for e in emoticons if normaliser.normalise(f"学费{e}多少") != "学费 多少"] == []
+
+
+def test_emoticons_come_in_through_the_constructor() -> None:
+    assert TextNormaliser(Emoticons(["[学费]"])).normalise("[学费][微笑]") == "微笑"

@@ -477,6 +477,90 @@ def test_events_differing_in_sender_or_create_time_are_answered_afresh(
     assert again["CreateTime"] == str(int(clock())) != first["CreateTime"]
 
 
+# --- several questions, emoticons, messages without words ------------------------------------------------
+
+FOUR_QUESTIONS = (
+    "What is the tuition fee? What is the English requirement? How long is the programme? How do I apply?"
+)
+FOUR_ANSWERS = ["tuition-fee", "english-requirement", "duration", "how-to-apply"]
+
+
+def test_several_questions_are_answered_in_parts_that_fit_with_more_for_the_rest(
+    peer: WeChatPeer, corpus_brain: Brain, wechat_config: Config
+) -> None:
+    hint = "\n" + dialogue_text("more_hint", "en", wechat_config)
+    nothing_more = dialogue_text("nothing_more", "en", wechat_config)
+    parts = [peer.ask("plain", text_xml(FOUR_QUESTIONS, msg_id="24309175000000300"))["Content"]]
+    for n in range(1, 10):
+        part = peer.ask("plain", text_xml("more", msg_id=f"2430917500000030{n}"))["Content"]
+        if part == nothing_more:
+            break
+        parts.append(part)
+
+    assert len(parts) >= 2
+    assert all(len(part.encode("utf-8")) <= MAX_REPLY_BYTES for part in parts)
+    assert [part.endswith(hint) for part in parts] == [True] * (len(parts) - 1) + [False]
+    for entry_id in FOUR_ANSWERS:
+        assert any(answer_of(corpus_brain, entry_id, "en") in part for part in parts)
+
+
+def test_each_question_of_a_wechat_message_is_logged(peer: WeChatPeer, storage: MemoryStorage) -> None:
+    peer.ask("safe", text_xml("学费多少？宿舍有空调吗？"))
+
+    assert [(r.text, r.outcome, r.channel) for r in storage.questions()] == [
+        ("学费多少？", "answered", "wechat"),
+        ("宿舍有空调吗？", "declined", "wechat"),
+    ]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("emoticons", ["[微笑]", "[憨笑]", "[捂脸][捂脸]", "/::)", "/::D", "[Smile]"])
+def test_emoticons_alone_get_a_friendly_word_and_the_menu_in_chinese(
+    peer: WeChatPeer, wechat_config: Config, storage: MemoryStorage, mode: str, emoticons: str
+) -> None:
+    reply = peer.ask(mode, text_xml(emoticons))["Content"]
+
+    lines = reply.splitlines()
+    assert lines[0] == dialogue_text("emoticon", "zh", wechat_config)
+    assert len(lines) == 1 + len(dialogue_menu(wechat_config))
+    assert storage.questions(outcome="declined") == []
+
+
+@pytest.mark.parametrize("wordless", ["。", "？？？", "...", "!"])
+def test_a_first_message_of_punctuation_gets_the_menu_in_chinese(
+    peer: WeChatPeer, wechat_config: Config, wordless: str
+) -> None:
+    reply = peer.ask("plain", text_xml(wordless))["Content"]
+
+    assert reply.splitlines()[0] == dialogue_text("help", "zh", wechat_config)
+
+
+@pytest.mark.parametrize(("wordless", "intro"), [("？？？", "help"), ("[微笑]", "emoticon")])
+def test_a_message_without_words_gets_the_menu_in_the_language_of_the_conversation(
+    peer: WeChatPeer, wechat_config: Config, wordless: str, intro: str
+) -> None:
+    peer.ask("plain", text_xml("How much is the tuition fee?", msg_id="24309175000000400"))
+
+    reply = peer.ask("plain", text_xml(wordless, msg_id="24309175000000401"))["Content"]
+
+    assert reply.splitlines()[0] == dialogue_text(intro, "en", wechat_config)
+
+
+@pytest.mark.parametrize(
+    ("message", "entry_id"), [("学费多少[疑问]", "tuition-fee"), ("/::)学费多少", "tuition-fee")]
+)
+def test_a_question_with_emoticons_is_answered(
+    peer: WeChatPeer, corpus_brain: Brain, message: str, entry_id: str
+) -> None:
+    assert peer.ask("plain", text_xml(message))["Content"] == answer_of(corpus_brain, entry_id, "zh")
+
+
+def test_thanks_with_an_emoticon_is_thanks(peer: WeChatPeer, wechat_config: Config) -> None:
+    assert peer.ask("plain", text_xml("谢谢[抱拳]"))["Content"] == dialogue_text(
+        "thanks", "zh", wechat_config
+    )
+
+
 # --- long answers -----------------------------------------------------------------------------------------
 
 LONG_ANSWERS = {

@@ -34,8 +34,6 @@ accesslog = "-"
 # JSON access records without query strings (WeChat's carry signatures, nonces and OpenIDs).
 logger_class = "bot.logs.JsonAccessLogger"
 
-access_log_format = '{"remote": "%(h)s", "request": "%(r)s", "status": %(s)s, "bytes": %(B)s, "ms": %(M)s}'
-
 # /metrics adds up every worker's counters through files in this folder (prometheus_client's multi-process
 # mode); it must be set before the app is loaded, and is emptied at each start so old workers do not count.
 _made_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")

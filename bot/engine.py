@@ -140,7 +140,6 @@ class FAQBot:
         self._failed_signature: str | None = None
         self.observer: Observer = Unobserved()
         self._storage_failure: tuple[float, str] | None = None  # (monotonic time, message) of the last one
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._generation = self._current_generation()
 
     @classmethod
@@ -358,6 +357,11 @@ class FAQBot:
             return True, f"{len(brain.corpus.entries)} entries"
 
     # --- one reload, every worker: a generation counter in shared storage that every worker follows -------
+
+    @property
+    def worker_id(self) -> str:
+        """This process's name in the workers' reports (worked out per call: workers are forked after build)."""
+        return f"{socket.gethostname()}:{os.getpid()}"
 
     def _current_generation(self) -> int:
         try:

@@ -130,8 +130,8 @@ def test_storage_failures_the_bot_answers_through_are_counted(brain: Brain, tmp_
     storage.close()  # every later call fails with StorageError
     reply = client.post("/api/ask", json={"question": "学费多少", "session": STUDENT})
     assert reply.status_code == 200 and reply.get_json()["matched"] is True
-    # Reading the conversation and writing the turn both failed.
-    assert scrape(client)[("faqbot_storage_errors_total", ())] == 2
+    # The per-address limit, reading the conversation and writing the turn all failed (no per-session limit here).
+    assert scrape(client)[("faqbot_storage_errors_total", ())] == 3
 
 
 def test_an_allow_list_entry_that_is_no_address_stops_start_up(tmp_path: Path) -> None:

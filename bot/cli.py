@@ -152,9 +152,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         except EvalFileError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        thresholds = config.eval.for_set(path.name)
         print(f"== {path.name}")
-        print(format_report(report, config.eval, show_all_failures=not args.quiet))
-        passed = passed and report.meets(config.eval)
+        print(format_report(report, thresholds, show_all_failures=not args.quiet))
+        passed = passed and report.meets(thresholds)
     return 0 if passed else 1
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.config import EvalThresholds
+from bot.config import BlindThresholds, EvalThresholds
 from bot.corpus import Corpus, read_yaml, strip_lines
 from bot.dialogue import Reply
 
@@ -208,7 +208,7 @@ class Report:
             rows.append((step, len(given), sum(o.kind == "ok" for o in given)))
         return rows
 
-    def meets(self, thresholds: EvalThresholds) -> bool:
+    def meets(self, thresholds: EvalThresholds | BlindThresholds) -> bool:
         return (
             self.answerable_accuracy >= thresholds.min_answerable_accuracy
             and self.wrong_rate <= thresholds.max_wrong_rate
@@ -332,7 +332,9 @@ def evaluate(
     return Report(outcomes, dialogues=played)
 
 
-def format_report(report: Report, thresholds: EvalThresholds, show_all_failures: bool = True) -> str:
+def format_report(
+    report: Report, thresholds: EvalThresholds | BlindThresholds, show_all_failures: bool = True
+) -> str:
     """A plain-text report for staff."""
     n = len(report.outcomes)
     answerable = report.answerable

@@ -259,7 +259,7 @@ class _EntryReader:
             self.error(
                 "source" if "source" in self.raw else None,
                 "`source` is missing: name the document and the passage the answer rests on, "
-                'such as "FAQs: How much is the tuition fee?"',
+                'such as "FAQs page — How much is the tuition fee…?"',
             )
         return "; ".join(texts)
 

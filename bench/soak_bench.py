@@ -180,7 +180,7 @@ def soak(kind: str, requests: int, window: int) -> None:
             process.wait(timeout=30)
     print(f"{kind}: {requests} requests")
     print(
-        f"  {'after':>8} {'open fds':>9} {'RSS MiB':>8} {'p99 ms':>8} {'errors':>7}  (p99 and errors: first and last window)"
+        f"  {'after':>8} {'open fds':>9} {'RSS MiB':>8} {'p99 ms':>8} {'errors':>7}  (p99, errors: first, last window)"
     )
     for after, files, memory, latency, errors in rows:
         print(f"  {after:>8} {files:>9} {memory:>8.1f} {latency:>8.1f} {errors:>7}")

@@ -173,13 +173,14 @@ def soak(kind: str, requests: int, window: int) -> None:
                 if number + 1 == window or number + 1 == requests:
                     files, memory = resources(process.pid)
                     rows.append((number + 1, files, memory, p99(latencies), errors))
+                if number + 1 in (window, requests - window):  # the second row measures the last window
                     latencies, errors = [], 0
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
     print(f"{kind}: {requests} requests")
     print(
-        f"  {'after':>8} {'open fds':>9} {'RSS MiB':>8} {'p99 ms':>8} {'errors':>7}  (p99 and errors over the window)"
+        f"  {'after':>8} {'open fds':>9} {'RSS MiB':>8} {'p99 ms':>8} {'errors':>7}  (p99, errors: first, last window)"
     )
     for after, files, memory, latency, errors in rows:
         print(f"  {after:>8} {files:>9} {memory:>8.1f} {latency:>8.1f} {errors:>7}")

@@ -103,8 +103,8 @@ class WeChatChannel:
 
         The reply is kept with the conversation and the question log in one transaction; when the message was
         answered before (this is a retry) or a retry of it was answered first, that reply stands and this
-        one's changes are dropped. A retry costs an answer worked out again, which is cheap; a first delivery,
-        by far the usual case, costs one transaction and no extra read.
+        one's changes are dropped. The stored reply is looked up first, so that a retry is neither answered nor
+        counted toward the rate limit again; a first delivery costs that read and one transaction.
         """
         key = "wx:" + message.dedupe_key
         try:

@@ -71,7 +71,13 @@ def test_the_access_log_of_gunicorn_is_json_without_query_strings(
     server.request("GET", "/healthz?signature=0123456789abcdef&nonce=555&openid=oSecret42")
     server.request("GET", '/odd\\path"quote')
 
-    records = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
-    paths = [record.get("path") for record in records if record.get("logger") == "faqbot.access"]
+    # A worker writes its access record just after the response: wait (bounded) for both records.
+    deadline = time.monotonic() + 30
+    while True:
+        records = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+        paths = [record.get("path") for record in records if record.get("logger") == "faqbot.access"]
+        if '/odd\\path"quote' in paths or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert "/healthz" in paths and '/odd\\path"quote' in paths
     assert "oSecret42" not in server.log() and "0123456789abcdef" not in server.log()

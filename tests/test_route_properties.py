@@ -44,7 +44,13 @@ TRACEBACK = re.compile(r"Traceback|File \"|/work/|/tmp/|/usr/|site-packages")
 
 @pytest.fixture(scope="module")
 def any_client() -> FlaskClient:
-    config = app_config(env={"FAQBOT_ADMIN_TOKEN": ADMIN_TOKEN}, corpus_dir=MINI_CORPUS)
+    config = app_config(
+        env={"FAQBOT_ADMIN_TOKEN": ADMIN_TOKEN},
+        corpus_dir=MINI_CORPUS,
+        rate_limit_per_minute=0,
+        rate_limit_per_address=0,
+        admin_failures_per_minute=0,
+    )
     return make_app(config, build_brain(config), MemoryStorage(), SettableClock()).test_client()
 
 
@@ -66,4 +72,18 @@ def test_any_request_to_any_route_is_answered_without_5xx_or_internals(
     response.close()
 
     assert response.status_code < 500, text
+    assert not TRACEBACK.search(text)
+
+
+@ROUTE_SETTINGS
+@given(body=BODIES, channel=st.sampled_from(["web", "api"]))
+def test_any_json_body_to_the_api_gets_an_answer_or_a_4xx(
+    any_client: FlaskClient, body: bytes, channel: str
+) -> None:
+    response = any_client.post(
+        "/api/ask", data=body, content_type="application/json", headers={"X-Faqbot-Channel": channel}
+    )
+    text = response.get_data(as_text=True)
+
+    assert response.status_code in (200, 400, 413, 429), text
     assert not TRACEBACK.search(text)

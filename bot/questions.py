@@ -222,8 +222,9 @@ def _split_at_commas(chunk: str) -> list[str]:
 
 _PAIR = re.compile(
     r"^(?P<lead>{lead})?(?P<left>.+?)(?:\s+and\s+|\s*(?:和|及|以及|与)\s*)(?P<right>.+?)$".format(
-        lead=r"what are the\s+|what is the\s+|what about the\s+|what about\s+|how about\s+|tell me about\s+|"
-        r"请问一下|请问|想了解一下|想了解|想问一下|想问"
+        lead=r"what are the\s+|what is the\s+|what's the\s+|what about the\s+|what about\s+|how about\s+|"
+        r"tell me about\s+|"
+        r"请问一下|请问|想了解一下|想了解|想问一下|想问|想知道"
     ),
     re.IGNORECASE,
 )

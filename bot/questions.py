@@ -222,8 +222,9 @@ def _split_at_commas(chunk: str) -> list[str]:
 
 _PAIR = re.compile(
     r"^(?P<lead>{lead})?(?P<left>.+?)(?:\s+and\s+|\s*(?:和|及|以及|与)\s*)(?P<right>.+?)$".format(
-        lead=r"what are the\s+|what is the\s+|what about the\s+|what about\s+|how about\s+|tell me about\s+|"
-        r"请问一下|请问|想了解一下|想了解|想问一下|想问"
+        lead=r"what are the\s+|what is the\s+|what's the\s+|what about the\s+|what about\s+|how about\s+|"
+        r"tell me about\s+|"
+        r"请问一下|请问|想了解一下|想了解|想问一下|想问|想知道"
     ),
     re.IGNORECASE,
 )
@@ -232,7 +233,8 @@ _COMPARES = re.compile(
     r"\b(same|different|difference|differ|compared?|versus|vs|between|both|which|each|either|or)\b",
     re.IGNORECASE,
 )
-PAIR_LEFT_MAX = (3, 5)
+_HEADED = re.compile(r"\b(of|for|in|at|to|with|from|about|on)\b|的", re.IGNORECASE)
+PAIR_LEFT_MAX = (2, 5)
 PAIR_RIGHT_MAX = (4, 8)
 """The most (English words, Chinese characters) a topic of a pair may have: "fees and scholarships",
 "学费和学制"; longer sides are one question about two things ("Is it recognised in China and the UK?")."""
@@ -248,8 +250,8 @@ def topic_pair(text: str) -> list[str]:
     left, right = found.group("left").strip(_EDGE), found.group("right").strip(_EDGE)
     if not (_short(left, PAIR_LEFT_MAX) and _short(right, PAIR_RIGHT_MAX)):
         return []
-    if _EN_OPENER.match(left):
-        return []  # "why did CQMU and Leicester …": the question is about both
+    if _EN_OPENER.match(left) or _HEADED.search(left):
+        return []  # "why did CQMU and Leicester …", "list of provinces and places": one question about both
     lead = found.group("lead") or ""
     return [f"{lead}{left}".strip(), right]
 

@@ -142,7 +142,7 @@ def test_ask_json_keeps_chinese_readable() -> None:
 
 
 def test_ask_json_lists_suggestions_with_id_and_question(capsys: pytest.CaptureFixture[str]) -> None:
-    run("ask", "--json", "how to contact")
+    run("ask", "--json", "电话或者邮箱")
     printed = json.loads(capsys.readouterr().out)
     assert printed["matched"] is False
     assert {s["id"] for s in printed["suggestions"]} == {"contact-phone", "contact-email"}

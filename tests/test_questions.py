@@ -109,6 +109,8 @@ def test_a_colon_introduces_the_questions_after_it() -> None:
         ("学费和奖学金", ["学费", "奖学金"]),
         ("tuition and duration?", ["tuition", "duration"]),
         ("What are the fees and scholarships?", ["What are the fees", "scholarships"]),
+        ("What's the fee and the duration?", ["What's the fee", "the duration"]),
+        ("想知道学费和学制", ["想知道学费", "学制"]),
     ],
 )
 def test_two_short_topics_joined_by_and_are_a_pair(message: str, pair: list[str]) -> None:

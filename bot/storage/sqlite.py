@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -107,6 +108,32 @@ DELETE FROM questions WHERE id < coalesce(
 """
 
 
+_LIVE: weakref.WeakSet[SQLiteStorage] = weakref.WeakSet()
+
+
+_UPKEEP_WORK = threading.Lock()
+"""Held by an upkeep thread while it is inside SQLite, and by a fork: a child never starts with SQLite's own
+mutexes held by a thread that the fork did not copy."""
+
+
+def _reset_after_fork() -> None:
+    """In a forked child, give every storage fresh locks and an empty pool.
+
+    fork copies only the forking thread: a lock that another thread (the upkeep thread, a request) held at
+    that moment would stay held in the child for ever, and the child's first question would hang.
+    """
+    for storage in list(_LIVE):
+        storage._pool_lock = threading.Condition()
+        storage._write_lock = threading.Lock()
+        storage._forget_parent_pool()
+    _UPKEEP_WORK.release()
+
+
+os.register_at_fork(
+    before=_UPKEEP_WORK.acquire, after_in_parent=_UPKEEP_WORK.release, after_in_child=_reset_after_fork
+)
+
+
 class SQLiteStorage:
     """State in one SQLite file (WAL): safe for several worker processes on one machine."""
 
@@ -136,6 +163,7 @@ class SQLiteStorage:
         self._write_lock = threading.Lock()
         self._closed = False
         self._upkeep: tuple[int, threading.Event] | None = None  # (pid, stop) of this process's upkeep thread
+        _LIVE.add(self)
         with self._errors():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connection() as connection:
@@ -254,10 +282,11 @@ class SQLiteStorage:
         try:
             while not stop.wait(CHECKPOINT_SECONDS):
                 try:
-                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    if time.monotonic() - last_cleanup >= CLEANUP_SECONDS:
-                        last_cleanup = time.monotonic()
-                        self.cleanup()
+                    with _UPKEEP_WORK:
+                        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                        if time.monotonic() - last_cleanup >= CLEANUP_SECONDS:
+                            last_cleanup = time.monotonic()
+                            self.cleanup()
                 except (sqlite3.Error, StorageError) as exc:
                     log.warning("SQLite upkeep of %s failed, will retry: %s", self.path, exc)
         finally:

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from bot.cli import reply_as_dict
 from bot.config import Config, load_config
+from bot.console import register_console
 from bot.engine import FAQBot
 from bot.logs import configure_logging
 from bot.storage import Storage, StorageError, open_storage
@@ -157,8 +158,9 @@ def create_app(
         except StorageError as exc:
             raise ApiError(503, f"storage unavailable: {exc}") from exc
 
+    apply_published = register_console(app, bot, config)  # the staff console at /admin
     if config.server.watch_corpus:
-        _start_corpus_watcher(bot, config.server.watch_interval)
+        _start_corpus_watcher(bot, config.server.watch_interval, apply_published)
     return app
 
 
@@ -207,16 +209,24 @@ def _require_admin(config: Config) -> None:
         raise ApiError(401, "a valid admin token is required (Authorization: Bearer <token>)")
 
 
-def _start_corpus_watcher(bot: FAQBot, interval: float) -> threading.Thread:
-    """Poll the corpus files and reload on change; a broken change keeps the old corpus serving."""
+def _start_corpus_watcher(
+    bot: FAQBot, interval: float, before: Callable[[], None] = lambda: None
+) -> threading.Thread:
+    """Poll the corpus files and reload on change; a broken change keeps the old corpus serving.
+
+    `before` runs first each time: it writes a version published on another server into this one's folder.
+    """
 
     def watch() -> None:
         while True:
             time.sleep(interval)
             try:
+                before()
                 bot.reload_if_changed()
             except OSError as exc:
                 log.error("corpus watcher could not read the corpus folder: %s", exc)
+            except Exception:  # the watcher must outlive a storage outage
+                log.exception("corpus watcher could not apply the published version")
 
     thread = threading.Thread(target=watch, name="corpus-watcher", daemon=True)
     thread.start()

@@ -199,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.reports import add_report_commands
 
     add_report_commands(sub)
+    from bot.console.accounts import add_staff_commands
+
+    add_staff_commands(sub)
     return parser
 
 

@@ -221,7 +221,9 @@ def save_entry(
     _set(raw, "related", _seq(related, flow=True) if related else None)
     _set(raw, "source", form.get("source") or None)
     variants_text = str(form.get("variants") or "").strip()
-    _set(raw, "variants", load_text(variants_text) if variants_text else None)
+    current = raw.get("variants")
+    if not current or dump_text(current).strip() != variants_text:  # unchanged: keep its comments
+        _set(raw, "variants", load_text(variants_text) if variants_text else None)
     out[name] = dump_text(data)
     return out
 

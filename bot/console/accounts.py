@@ -39,6 +39,9 @@ def cmd_staff(args: argparse.Namespace) -> int:
         for name, account in sorted(store.accounts().items()):
             print(f"{name}\t{account['role']}")
         return 0
+    if not args.name:
+        print("give the account's name: python -m bot staff add NAME", file=sys.stderr)
+        return 2
     password = getpass.getpass(f"password for {args.name}: ")
     if getpass.getpass("again: ") != password:
         print("the two passwords differ; nothing saved", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import secrets
 import time
@@ -49,6 +50,7 @@ from bot.corpus_writer import (
 )
 from bot.engine import FAQBot
 
+log = logging.getLogger("faqbot.console")
 COOKIE = "faqbot_console"
 PRE_COOKIE = "faqbot_console_pre"
 LANG_COOKIE = "faqbot_console_lang"
@@ -71,8 +73,16 @@ def register_console(app: Flask, bot: FAQBot, config: Config) -> Callable[[], No
     app.extensions["faqbot_console"] = Console(bot, store, clock=bot.clock)
     app.register_blueprint(bp)
 
+    failing: list[str] = []
+
     def apply_newer_version() -> None:
-        apply_published(store, Path(config.corpus_dir))
+        try:
+            apply_published(store, Path(config.corpus_dir))
+            failing.clear()
+        except ConsoleStoreError as exc:
+            if not failing:  # once per outage, not every few seconds
+                log.error("cannot check for a newer published corpus: %s", exc)
+            failing[:] = [str(exc)]
 
     return apply_newer_version
 

@@ -133,6 +133,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         items, bot.brain.corpus, bot.brain.matcher.analyser.normaliser.normalise
     )
     print(format_report(report, config.eval, show_all_failures=not args.quiet))
+    from bot.console.service import compare_with_published
+
+    print(compare_with_published(config.storage, Path(args.file or "eval.yaml").name, report))
     return 0 if report.meets(config.eval) else 1
 
 

@@ -290,3 +290,30 @@ def test_the_chat_page_and_api_are_unchanged(client: FlaskClient) -> None:
     assert page.status_code == 200
     page.close()
     assert ask(client, "学费多少")["faq_id"] == "tuition-fee"
+
+
+def test_the_inbox_shows_which_suggestion_families_chose(editor: FlaskClient) -> None:
+    offered = editor.post("/api/ask", json={"question": "whom should I talk to", "session": "family-7"})
+    first = offered.get_json()["suggestions"][0]["id"]
+    chosen = editor.post("/api/ask", json={"question": "1", "session": "family-7"}).get_json()
+    assert chosen["faq_id"] == first
+    page = editor.get("/admin/inbox").get_data(as_text=True)
+    assert f'<span class="picked">{first}</span>' in page
+
+
+def test_a_new_entry_needs_its_source(editor: FlaskClient) -> None:
+    form = entry_form("alumni-association", "Is there an alumni association?", "有校友会吗？", source="")
+    response = editor.post("/admin/entries/new", data={**form, "csrf": csrf_of(editor)})
+    assert response.status_code == 422 and "source" in response.get_data(as_text=True)
+
+
+def test_a_draft_started_before_another_change_is_flagged(editor: FlaskClient, corpus: Path) -> None:
+    editor.post(
+        "/admin/api/alternate",
+        json={"entry": "contact", "lang": "en", "text": "who answers the phone at the college"},
+        headers={"X-CSRF-Token": csrf_of(editor)},
+    )
+    assert 'id="stale"' not in editor.get("/admin/publish").get_data(as_text=True)
+    with (corpus / "userdict.txt").open("a", encoding="utf-8") as extra:
+        extra.write("校友会 1000 n\n")
+    assert 'id="stale"' in editor.get("/admin/publish").get_data(as_text=True)

@@ -142,3 +142,18 @@ def test_staff_add_prompts_for_the_password_and_stores_its_hash(
     assert "chen.office\tviewer" in capsys.readouterr().out
     store = ConsoleStore(open_backend(f"sqlite:///{tmp_path / 'console.db'}"))
     assert check_password_hash(store.account("chen.office")["hash"], PASSWORD)
+
+
+def test_eval_prints_failures_new_and_fixed_since_the_last_publish(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.yaml"
+    corpus = copy_corpus(tmp_path)
+    config.write_text(f"corpus_dir: {corpus}\nstorage: sqlite://console.db\n", encoding="utf-8")
+    store = ConsoleStore(open_backend(f"sqlite:///{tmp_path / 'console.db'}"))
+    gone = {"question": "a question since removed", "lang": "en", "expected": [], "kind": "false"}
+    store.save_published_failures("eval.yaml", [{**gone, "got": "contact", "confidence": 60.0}])
+    main(["--config", str(config), "eval", "--quiet"])
+    summary = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("since the last"))
+    new = int(summary.split(": ")[1].split(" new")[0])
+    assert new > 0 and summary.endswith("1 fixed")

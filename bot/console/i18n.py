@@ -83,6 +83,13 @@ TEXTS: dict[str, tuple[str, str]] = {
     "set": ("Evaluation set", "评估集"),
     "accuracy": ("accuracy", "准确率"),
     "none": ("none", "无"),
+    "picked": ("families then chose", "家长随后选择了"),
+    "stale": (
+        "The live corpus changed since this draft was started: the changes below would undo that. "
+        "Discard the draft and redo your edits, or check the changes carefully.",
+        "草稿创建后线上内容已有变化：下面的修改会撤销这些变化。请放弃草稿后重新修改，或仔细核对修改内容。",
+    ),
+    "source_needed": ("source: name the document the answer comes from", "资料来源：请写明答案出自哪份材料"),
 }
 
 

@@ -347,6 +347,8 @@ def save(entry_id: str | None = None) -> Any:
     files = console().draft_files()
     if not _KEBAB.match(form["id"]):
         return _render_entry(form, entry_id, 422, form_error="id: use lower-case words joined by hyphens")
+    if entry_id is None and not form["source"]:
+        return _render_entry(form, entry_id, 422, form_error=translate("source_needed", g.lang))
     if form["id"] != entry_id and entry_as_form(files, form["id"]) is not None:
         return _render_entry(form, entry_id, 422, form_error=f"id: {form['id']!r} is already used")
     try:
@@ -396,7 +398,9 @@ def try_it() -> str:
 def publish_page() -> str:
     files = console().draft_files()
     gate = console().gate(files) if console().has_draft() else None
-    return render_template("publish.html", gate=gate, diff=console().draft_diff())
+    return render_template(
+        "publish.html", gate=gate, diff=console().draft_diff(), stale=console().draft_is_stale()
+    )
 
 
 @bp.post("/publish")

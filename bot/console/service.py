@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from rapidfuzz import fuzz
@@ -39,6 +39,7 @@ ENTRY_LABEL = re.compile(r"^entry '([^']+)': ")
 CHARACTER_LIMIT = {"en": MAX_ANSWER_BYTES, "zh": MAX_ANSWER_BYTES // 3}
 LOW_CONFIDENCE_MARGIN = 10.0  # answers less than this above the answer threshold count as low-confidence
 SIMILAR = 80
+NUMBER = re.compile(r"^(?:第)?[1-9](?:个|条|号)?$")
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ class InboxGroup:
     outcomes: Counter[str] = field(default_factory=Counter)
     langs: Counter[str] = field(default_factory=Counter)
     offered: Counter[str] = field(default_factory=Counter)
+    picked: Counter[str] = field(default_factory=Counter)
     last_asked: float = 0.0
 
     @property
@@ -189,8 +191,15 @@ class Console:
         return bool(draft) and draft["files"] != self.live_files()
 
     def save_draft(self, files: Mapping[str, str], user: str, what: str) -> None:
-        self.store.save_draft({"files": dict(files), "user": user, "time": self.clock()})
+        draft = self.store.draft()
+        base = draft.get("base") if draft else files_digest(self.live_files())
+        self.store.save_draft({"files": dict(files), "user": user, "time": self.clock(), "base": base})
         self.store.audit(user, "edit", what)
+
+    def draft_is_stale(self) -> bool:
+        """True when the live corpus changed since the draft was started (publishing would undo that)."""
+        draft = self.store.draft()
+        return bool(draft) and draft.get("base") != files_digest(self.live_files())
 
     def discard_draft(self, user: str) -> None:
         self.store.drop_draft()
@@ -347,6 +356,11 @@ class Console:
             self.store.publish(self.live_files(), "", "the corpus before the first publish", "baseline")
         write_corpus_files(self.corpus_dir, files)
         number = self.store.publish(dict(files), user, note, kind)
+        for name in EVAL_FILES:
+            if name in files:
+                brain = self.draft_brain(files)
+                report = self._evaluate(brain, brain.corpus.directory / name)
+                self.store.save_published_failures(name, [asdict(f) for f in _failures(report)])
         (self.corpus_dir / APPLIED_MARKER).write_text(str(number), encoding="utf-8")
         self.store.drop_draft()
         self.store.audit(user, kind, f"version {number}: {note}")
@@ -366,6 +380,7 @@ class Console:
         """Declined, "did you mean" and low-confidence questions, grouped, unmarked and still not answered."""
         records = self.bot.storage.questions(since=since)
         wanted = [r for r in records if _needs_staff(r, self.bot.config.match.answer_threshold)]
+        picked = _picked_suggestions(records)
         marks = self.store.marks()
         groups: list[InboxGroup] = []
         for record in sorted(wanted, key=lambda r: r.time, reverse=True):
@@ -381,6 +396,9 @@ class Console:
                 home.offered[record.best_id] += 1
             if record.faq_id:
                 home.offered[record.faq_id] += 1
+            if id(record) in picked:
+                home.picked[picked[id(record)]] += 1
+                home.offered[picked[id(record)]] += 2  # what families chose is the likeliest home
             home.last_asked = max(home.last_asked, record.time)
         matcher = self.bot.brain.matcher
         threshold = self.bot.config.match.answer_threshold
@@ -406,6 +424,20 @@ def group_id(key: str) -> str:
     import hashlib
 
     return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _picked_suggestions(records: list[QuestionRecord]) -> dict[int, str]:
+    """For "did you mean" replies, the entry the family then chose by its number (by the record's id())."""
+    picked: dict[int, str] = {}
+    waiting: dict[str, QuestionRecord] = {}
+    for record in sorted(records, key=lambda r: r.time):
+        if record.outcome == "suggested":
+            waiting[record.user] = record
+        elif record.user in waiting:
+            asked = waiting.pop(record.user)
+            if record.outcome == "answered" and record.faq_id and NUMBER.match(record.text.strip()):
+                picked[id(asked)] = record.faq_id
+    return picked
 
 
 def _needs_staff(record: QuestionRecord, answer_threshold: float) -> bool:
@@ -466,3 +498,27 @@ def apply_published(store: ConsoleStore, corpus_dir: Path) -> int | None:
     write_corpus_files(corpus_dir, files)
     marker.write_text(str(latest), encoding="utf-8")
     return latest
+
+
+def compare_with_published(storage_url: str, set_name: str, report: Report) -> str:
+    """For `python -m bot eval`: the failures new and fixed since the last publish from the console."""
+    from bot.console.store import ConsoleStoreError, open_console_store
+
+    try:
+        before = open_console_store(storage_url).published_failures(set_name)
+    except ConsoleStoreError as exc:
+        return f"(no comparison with the last publish: {exc})"
+    if before is None:
+        return "(no publish from the console yet to compare with)"
+    was = {(f["question"], f["lang"]): f for f in before}
+    now = {f.key: f for f in _failures(report)}
+    new = [f for k, f in now.items() if k not in was or was[k]["got"] != f.got]
+    fixed = [f for k, f in was.items() if k not in now]
+    lines = [f"since the last publish: {len(new)} new failure(s), {len(fixed)} fixed"]
+    lines += [
+        f"  new [{f.kind}] {f.question!r}: expected {'/'.join(f.expected) or 'decline'}, got "
+        f"{f.got or 'no answer'}"
+        for f in new
+    ]
+    lines += [f"  fixed {f['question']!r}" for f in fixed]
+    return "\n".join(lines)

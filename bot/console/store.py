@@ -293,6 +293,12 @@ class ConsoleStore:
     def latest_version(self) -> int:
         return self.backend.length("versions")
 
+    def save_published_failures(self, set_name: str, failures: list[dict]) -> None:
+        self.backend.put("eval:" + set_name, failures)
+
+    def published_failures(self, set_name: str) -> list[dict] | None:
+        return self.backend.get("eval:" + set_name)
+
     # audit log
     def audit(self, user: str, action: str, detail: str = "") -> None:
         self.backend.append("audit", {"time": self.clock(), "user": user, "action": action, "detail": detail})

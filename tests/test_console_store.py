@@ -18,6 +18,7 @@ from werkzeug.security import check_password_hash
 
 from bot.cli import main
 from bot.console.accounts import AccountError, add_account
+from bot.console.service import group_id
 from bot.console.store import (
     LOCKOUT_FAILURES,
     LOCKOUT_SECONDS,
@@ -34,6 +35,8 @@ from bot.corpus_writer import (
     remove_out_of_scope_terms,
     save_entry,
 )
+from bot.storage import QuestionRecord, open_storage
+from bot.text import TextNormaliser
 
 REPO_CORPUS = Path(__file__).resolve().parent.parent / "faq_corpus"
 
@@ -157,3 +160,22 @@ def test_eval_prints_failures_new_and_fixed_since_the_last_publish(
     summary = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("since the last"))
     new = int(summary.split(": ")[1].split(" new")[0])
     assert new > 0 and summary.endswith("1 fixed")
+
+
+def test_unanswered_inbox_hides_what_the_console_handled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.yaml"
+    corpus = copy_corpus(tmp_path)
+    config.write_text(f"corpus_dir: {corpus}\nstorage: sqlite://faqbot.db\n", encoding="utf-8")
+    storage = open_storage(f"sqlite:///{tmp_path / 'faqbot.db'}")
+    for text in ("can I bring my cat", "can i bring my cat?", "is parking free for parents"):
+        storage.log_question(QuestionRecord(1.7e9, "u", "web", text, "en", "declined", None, None, 10.0))
+    storage.close()
+    main(["--config", str(config), "unanswered", "--inbox"])
+    out = capsys.readouterr().out
+    assert "2 groups still to look at" in out and "    2  can I bring my cat" in out
+    store = ConsoleStore(open_backend(f"sqlite:///{tmp_path / 'faqbot.db'}"))
+    store.mark(group_id(TextNormaliser().normalise("is parking free for parents")), "dismiss", "li")
+    main(["--config", str(config), "unanswered", "--inbox"])
+    assert "1 groups still to look at" in capsys.readouterr().out

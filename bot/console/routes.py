@@ -25,7 +25,7 @@ from flask import (
     request,
     url_for,
 )
-from werkzeug.security import check_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from bot.config import Config
 from bot.console.charts import bar_chart, line_chart
@@ -55,6 +55,8 @@ COOKIE = "faqbot_console"
 PRE_COOKIE = "faqbot_console_pre"
 LANG_COOKIE = "faqbot_console_lang"
 HERE = Path(__file__).resolve().parent
+# Checked when the name is unknown, so a wrong name takes as long as a wrong password.
+DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16), method="scrypt")
 OPEN_ENDPOINTS = {"console.sign_in", "console.static", "console.language"}
 
 bp = Blueprint(
@@ -172,7 +174,7 @@ def sign_in() -> Any:
         if store().locked(name):
             message = "locked"
             store().audit(name, "sign-in refused (locked)")
-        elif account and check_password_hash(account["hash"], password):
+        elif check_password_hash(account["hash"] if account else DUMMY_HASH, password) and account:
             store().clear_failures(name)
             token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
             store().open_session(token, name, csrf)
@@ -420,9 +422,12 @@ def publish() -> Any:
 @editor_only
 def relabel() -> Response:
     ids = [i for i in request.form.get("ids", "").split(",") if i]
-    files = relabel_eval_item(
-        console().draft_files(), request.form["set"], request.form["q"], request.form["lang"], ids
-    )
+    try:
+        files = relabel_eval_item(
+            console().draft_files(), request.form["set"], request.form["q"], request.form["lang"], ids
+        )
+    except CorpusEditError as exc:
+        abort(400, str(exc))
     what = f"{request.form['set']}: {request.form['q']!r} relabelled as {','.join(ids) or 'decline'}"
     console().save_draft(files, _user(), what)
     return redirect(url_for("console.publish_page"))

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -39,6 +40,7 @@ ENTRY_LABEL = re.compile(r"^entry '([^']+)': ")
 CHARACTER_LIMIT = {"en": MAX_ANSWER_BYTES, "zh": MAX_ANSWER_BYTES // 3}
 LOW_CONFIDENCE_MARGIN = 10.0  # answers less than this above the answer threshold count as low-confidence
 SIMILAR = 80
+KEEP_FOLDERS = 6  # materialised drafts kept on disk
 NUMBER = re.compile(r"^(?:第)?[1-9](?:个|条|号)?$")
 
 
@@ -175,6 +177,7 @@ class Console:
         self._brains: OrderedDict[str, Brain] = OrderedDict()
         self._brain_lock = threading.Lock()
         self._work = Path(tempfile.mkdtemp(prefix="faqbot-console-"))
+        weakref.finalize(self, shutil.rmtree, self._work, True)  # removed with the console
         self._normaliser = TextNormaliser()
         self._reports: OrderedDict[tuple, Report] = OrderedDict()
 
@@ -218,7 +221,17 @@ class Console:
                 staging.rename(folder)
             except OSError:
                 shutil.rmtree(staging, ignore_errors=True)
+            self._prune(keep=folder)
         return folder
+
+    def _prune(self, keep: Path) -> None:
+        """Remove old materialised drafts, keeping the newest few and those the remembered engines use."""
+        with self._brain_lock:
+            used = {b.corpus.directory for b in self._brains.values()} | {keep}
+        folders = sorted(self._work.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in folders[KEEP_FOLDERS:]:
+            if old not in used:
+                shutil.rmtree(old, ignore_errors=True)
 
     def check(self, files: Mapping[str, str]) -> DraftCheck:
         """`validate`'s checks plus the console's: placeholders, WeChat's limit, out-of-scope clashes."""
@@ -352,16 +365,22 @@ class Console:
         if not result.passed:
             self.store.audit(user, f"{kind} refused", "; ".join(result.reasons))
             return result
+        marker = self.corpus_dir / APPLIED_MARKER
         if self.store.latest_version() == 0:
-            self.store.publish(self.live_files(), "", "the corpus before the first publish", "baseline")
-        write_corpus_files(self.corpus_dir, files)
+            baseline = self.store.publish(
+                self.live_files(), "", "the corpus before the first publish", "baseline"
+            )
+            marker.write_text(str(baseline), encoding="utf-8")
+        # The version is stored before the files are written: another worker's watcher that sees it first
+        # writes the same files, never older ones.
         number = self.store.publish(dict(files), user, note, kind)
+        write_corpus_files(self.corpus_dir, files)
+        marker.write_text(str(number), encoding="utf-8")
         for name in EVAL_FILES:
             if name in files:
                 brain = self.draft_brain(files)
                 report = self._evaluate(brain, brain.corpus.directory / name)
                 self.store.save_published_failures(name, [asdict(f) for f in _failures(report)])
-        (self.corpus_dir / APPLIED_MARKER).write_text(str(number), encoding="utf-8")
         self.store.drop_draft()
         self.store.audit(user, kind, f"version {number}: {note}")
         self.bot.reload()

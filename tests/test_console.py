@@ -317,3 +317,21 @@ def test_a_draft_started_before_another_change_is_flagged(editor: FlaskClient, c
     with (corpus / "userdict.txt").open("a", encoding="utf-8") as extra:
         extra.write("校友会 1000 n\n")
     assert 'id="stale"' in editor.get("/admin/publish").get_data(as_text=True)
+
+
+def test_an_inbox_group_marked_out_of_scope_becomes_a_question_to_decline(editor: FlaskClient) -> None:
+    ask(editor, "can I bring my cat")
+    page = editor.get("/admin/inbox").get_data(as_text=True)
+    gid = page.split('id="group-')[1].split('"')[0]
+    editor.post(f"/admin/inbox/{gid}", data={"csrf": csrf_of(editor), "action": "out-of-scope"})
+    assert "can I bring my cat" not in editor.get("/admin/inbox").get_data(as_text=True)
+    diff = editor.get("/admin/publish").get_data(as_text=True).split('id="diff"')[1]
+    assert "+  - q: can I bring my cat\n+    id: null\n+    lang: en\n+    style: oos" in diff
+
+
+def test_start_a_new_entry_from_an_inbox_group(editor: FlaskClient) -> None:
+    ask(editor, "can I bring my cat")
+    gid = editor.get("/admin/inbox").get_data(as_text=True).split('id="group-')[1].split('"')[0]
+    response = editor.post(f"/admin/inbox/{gid}", data={"csrf": csrf_of(editor), "action": "new"})
+    page = editor.get(response.location).get_data(as_text=True)
+    assert 'id="f-question-en" value="can I bring my cat"' in page

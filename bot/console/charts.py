@@ -37,6 +37,11 @@ def line_chart(labels: list[str], series: dict[str, list[float]], title: str) ->
             f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2">'
             f"<title>{escape(name)}</title></polyline>"
         )
+        lines += [  # a dot per day, so a single day still shows
+            f'<circle cx="{PAD + i * step:.1f}" cy="{HEIGHT - PAD - (HEIGHT - 2 * PAD) * v:.1f}" r="3" '
+            f'fill="{colour}"><title>{escape(name)} {escape(labels[i])}: {v:.0%}</title></circle>'
+            for i, v in enumerate(values)
+        ]
     legend = "".join(
         f'<text x="{PAD + 120 * i}" y="14" fill="{colour}" font-size="12">{escape(name)}</text>'
         for i, (colour, name) in enumerate(zip(COLOURS, series, strict=False))

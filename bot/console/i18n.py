@@ -83,6 +83,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "set": ("Evaluation set", "评估集"),
     "accuracy": ("accuracy", "准确率"),
     "none": ("none", "无"),
+    "answered": ("Answered", "已回答"),
+    "suggested": ("Did you mean", "猜您想问"),
+    "declined": ("Declined", "未回答"),
+    "total_questions": ("Questions in the period", "期间提问总数"),
     "picked": ("families then chose", "家长随后选择了"),
     "stale": (
         "The live corpus changed since this draft was started: the changes below would undo that. "

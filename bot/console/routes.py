@@ -234,8 +234,8 @@ def dashboard() -> str:
     labels = sorted(per_day)
     totals = [per_day[d]["total"] for d in labels]
     rates = {
-        translate(name, g.lang): [per_day[d][f"outcome:{outcome}"] / per_day[d]["total"] for d in labels]
-        for name, outcome in (("answer", "answered"), ("try", "suggested"), ("decline", "declined"))
+        translate(outcome, g.lang): [per_day[d][f"outcome:{outcome}"] / per_day[d]["total"] for d in labels]
+        for outcome in ("answered", "suggested", "declined")
     }
     top_entries = Counter(r.faq_id for r in records if r.faq_id).most_common(10)
     groups = console().inbox(since=since)[:10]

@@ -205,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.console.accounts import add_staff_commands
 
     add_staff_commands(sub)
+    from bot.wechat_menu import add_menu_commands
+
+    add_menu_commands(sub)
     return parser
 
 

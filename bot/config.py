@@ -52,6 +52,7 @@ class WeChatConfig:
     max_body_bytes: int = 64 * 1024
     transfer_to_human: bool = False
     menu_keys: Mapping[str, str] = field(default_factory=dict)
+    menu: tuple[Any, ...] | list[Any] = ()  # custom menu buttons, checked by bot.wechat_menu.build_menu
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,13 @@ def _validate(config: Config) -> None:
         )
     if m.max_suggestions < 1 or m.shortlist_size < m.max_suggestions:
         raise ConfigError("match: max_suggestions must be >= 1 and shortlist_size >= max_suggestions")
+    if config.wechat.menu:
+        from bot.wechat_menu import MenuError, build_menu
+
+        try:
+            build_menu(config.wechat.menu, config.wechat.menu_keys)
+        except MenuError as exc:
+            raise ConfigError(str(exc)) from exc
     aes = config.wechat.aes_key
     if aes and len(aes) != 43:
         raise ConfigError(f"wechat.aes_key: an EncodingAESKey has 43 characters, this one has {len(aes)}")

@@ -83,6 +83,17 @@ TEXTS: dict[str, tuple[str, str]] = {
     "set": ("Evaluation set", "评估集"),
     "accuracy": ("accuracy", "准确率"),
     "none": ("none", "无"),
+    "wechat_menu": ("WeChat menu", "微信菜单"),
+    "wechat_menu_help": (
+        "The Official Account's custom menu as config.yaml sets it (wechat.menu); each button answers with "
+        "an entry or opens a link.",
+        "公众号自定义菜单，内容来自 config.yaml 的 wechat.menu；每个按钮回复一个条目或打开一个链接。",
+    ),
+    "push_menu": ("Send this menu to WeChat", "将此菜单发布到微信"),
+    "menu_pushed": (
+        "Sent. Followers see the new menu within a few minutes.",
+        "已发布，关注者几分钟内会看到新菜单。",
+    ),
     "answered": ("Answered", "已回答"),
     "suggested": ("Did you mean", "猜您想问"),
     "declined": ("Declined", "未回答"),

@@ -507,3 +507,37 @@ def inbox_action(gid: str) -> Response:
 
 def _text_lang(text: str, fallback: str) -> str:
     return "zh" if re.search(r"[\u4e00-\u9fff]", text) else ("en" if text.isascii() else fallback)
+
+
+# --- WeChat custom menu ---
+@bp.get("/wechat-menu")
+def wechat_menu() -> str:
+    from bot.wechat_menu import MenuError, build_menu
+
+    wechat = console().bot.config.wechat
+    try:
+        menu, problem = build_menu(wechat.menu, wechat.menu_keys), ""
+    except MenuError as exc:
+        menu, problem = None, str(exc)
+    return render_template("wechat_menu.html", menu=menu, problem=problem, keys=wechat.menu_keys)
+
+
+@bp.post("/wechat-menu")
+@editor_only
+def wechat_menu_push() -> Any:
+    from flask import current_app
+
+    from bot.wechat_menu import MenuError, build_menu, menu_client, push_menu
+
+    wechat = console().bot.config.wechat
+    try:
+        menu = build_menu(wechat.menu, wechat.menu_keys)
+        push_menu(menu_client(wechat.app_id, current_app.config.get("WECHAT_API_BASE")), menu)
+    except MenuError as exc:
+        return render_template("wechat_menu.html", menu=None, problem=str(exc), keys=wechat.menu_keys), 422
+    except Exception as exc:  # wechatpy's errors and requests' network errors
+        log.error("pushing the WeChat menu failed: %s", exc)
+        page = render_template("wechat_menu.html", menu=menu, problem=f"WeChat: {exc}", keys=wechat.menu_keys)
+        return page, 502
+    store().audit(_user(), "wechat menu pushed", f"{len(menu['button'])} buttons")
+    return render_template("wechat_menu.html", menu=menu, problem="", keys=wechat.menu_keys, pushed=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -19,6 +20,7 @@ from console_helpers import (
     copy_corpus,
 )
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -64,9 +66,19 @@ def sign_in(browser: webdriver.Chrome, base_url: str, name: str = EDITOR, passwo
     wait(browser).until(ec.element_to_be_clickable((By.ID, "name")))
     browser.find_element(By.ID, "name").send_keys(name)
     browser.find_element(By.ID, "password").send_keys(password)
-    form = browser.find_element(By.TAG_NAME, "form")
-    browser.find_element(By.ID, "sign-in").click()
-    wait(browser).until(ec.staleness_of(form))
+    click_and_wait_for_next_page(browser, browser.find_element(By.ID, "sign-in"))
+
+
+def click_and_wait_for_next_page(browser: webdriver.Chrome, button: Any, seconds: float = 15) -> None:
+    """Click a button that submits a form and wait until the page it leads to has loaded."""
+    browser.execute_script("window.leaving = true;")
+    button.click()
+    # The next page has loaded when the flag is gone; a check made mid-navigation may fail and is retried.
+    WebDriverWait(browser, seconds, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: b.execute_script(
+            "return window.leaving === undefined && document.readyState === 'complete'"
+        )
+    )
 
 
 def ask(base_url: str, question: str) -> dict:
@@ -141,9 +153,8 @@ def test_an_inbox_group_becomes_an_alternate_is_published_and_rolled_back(
     publish(driver, base_url, "a way of asking from the inbox")
     wait(driver, SLOW_SECONDS).until(ec.visibility_of_element_located((By.ID, "published")))
     assert ask(base_url, INBOX_QUESTION)["faq_id"] == "contact"
-    history_page = driver.find_element(By.ID, "versions")
-    driver.find_element(By.CSS_SELECTOR, 'button.rollback[data-version="1"]').click()
-    wait(driver, SLOW_SECONDS).until(ec.staleness_of(history_page))
+    rollback = driver.find_element(By.CSS_SELECTOR, 'button.rollback[data-version="1"]')
+    click_and_wait_for_next_page(driver, rollback, SLOW_SECONDS)
     wait(driver, SLOW_SECONDS).until(ec.visibility_of_element_located((By.ID, "published")))
     assert "rollback to version 1" in driver.find_element(By.ID, "versions").text
     assert ask(base_url, INBOX_QUESTION)["faq_id"] != "contact"

@@ -86,6 +86,7 @@ def register_console(app: Flask, bot: FAQBot, config: Config) -> Callable[[], No
                 log.error("cannot check for a newer published corpus: %s", exc)
             failing[:] = [str(exc)]
 
+    app.extensions["faqbot_console_watch"] = apply_newer_version
     return apply_newer_version
 
 

@@ -37,8 +37,10 @@ def corpus(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def app(config: Config, brain: Brain, corpus: Path, tmp_path: Path) -> Flask:
-    return console_app(console_config(config, corpus, f"sqlite:///{tmp_path / 'faqbot.db'}"), brain)
+def app(config: Config, brain: Brain, corpus: Path, tmp_path: Path) -> Iterator[Flask]:
+    app = console_app(console_config(config, corpus, f"sqlite:///{tmp_path / 'faqbot.db'}"), brain)
+    yield app
+    app.extensions["faqbot"].storage.close()  # stops its upkeep thread
 
 
 @pytest.fixture

@@ -55,6 +55,7 @@ def base_url(
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+        app.extensions["faqbot"].storage.close()
 
 
 def wait(browser: webdriver.Chrome, seconds: float = 15) -> WebDriverWait:

@@ -65,6 +65,8 @@ def test_a_publish_on_one_server_reaches_another_through_redis(
     assert NEW_PHRASING in (other_folder / "contact.yaml").read_text(encoding="utf-8")
     second.extensions["faqbot_console_watch"]()  # nothing newer: nothing rewritten
     assert second.extensions["faqbot"].reload_if_changed() is None
+    for app in (first, second):
+        app.extensions["faqbot"].storage.close()
 
 
 @pytest.fixture

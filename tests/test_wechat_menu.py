@@ -140,6 +140,7 @@ def test_the_console_page_publishes_the_menu(
     page = client.get("/admin/wechat-menu").get_data(as_text=True)
     assert "学费 → tuition-fee" in page
     pushed = client.post("/admin/wechat-menu", data={"csrf": csrf_of(client)})
+    app.extensions["faqbot"].storage.close()
     assert pushed.status_code == 200 and 'id="menu-pushed"' in pushed.get_data(as_text=True)
     assert [b["name"] for b in fake.menu["button"]] == ["学费", "招生", "联系我们"]
     assert "wechat menu pushed" in client.get("/admin/audit").get_data(as_text=True)

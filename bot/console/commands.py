@@ -19,13 +19,16 @@ def print_inbox(args: argparse.Namespace) -> int:
     from bot.cli import _config
 
     config = _config(args)
+    storage = open_storage(config.storage)
     try:
         since = parse_since(args.since)
-        bot = FAQBot(config, open_storage(config.storage))
+        bot = FAQBot(config, storage)
         groups = Console(bot, open_console_store(config.storage)).inbox(since=since)
     except (ValueError, StorageError, ConsoleStoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        storage.close()
     print(f"{len(groups)} groups still to look at, newest first")
     for group in groups[: args.limit]:
         outcomes = ", ".join(f"{k} {n}" for k, n in group.outcomes.items())

@@ -22,6 +22,7 @@ from werkzeug.serving import WSGIRequestHandler
 
 from bot.api import reply_as_dict
 from bot.config import SHIPPED_USER_HASH_SALT, Config, load_config
+from bot.console import register_console
 from bot.engine import FAQBot
 from bot.logs import access_record, configure_logging, log_access
 from bot.metrics import CONTENT_TYPE, Metrics
@@ -97,7 +98,6 @@ def create_app(
     bot = bot or FAQBot(config, storage, clock=clock)
     metrics = Metrics(lambda: (len(bot.brain.corpus.entries), bot.brain.loaded_at, bot.last_reload_error))
     bot.observer = metrics
-    start_process = _process_start(bot, config)
     app = Flask(__name__, static_folder=str(HERE / "static"), static_url_path="/static")
     # Bodies are read by _read_body, which refuses an over-long chunked body too instead of truncating it.
     app.config["MAX_CONTENT_LENGTH"] = None
@@ -109,7 +109,6 @@ def create_app(
             app.wsgi_app, x_for=config.server.trusted_proxies, x_proto=config.server.trusted_proxies
         )
     app.extensions["faqbot"] = bot
-    app.extensions["faqbot.start_process"] = start_process
     wechat = WeChatChannel(bot, config.wechat, clock=clock)
 
     def fail(status: int, message: str) -> Response:
@@ -278,10 +277,13 @@ def create_app(
             log.error("stats unavailable: %s", exc)
             raise ApiError(503, "storage unavailable") from exc
 
+    apply_published = register_console(app, bot, config)  # the staff console at /admin
+    start_process = _process_start(bot, config, apply_published)
+    app.extensions["faqbot.start_process"] = start_process
     return app
 
 
-def _process_start(bot: FAQBot, config: Config) -> Callable[[], None]:
+def _process_start(bot: FAQBot, config: Config, apply_published: Callable[[], None]) -> Callable[[], None]:
     """What each serving process starts for itself once: its storage connection and its corpus watcher."""
     started = [0]
     lock = threading.Lock()
@@ -300,7 +302,9 @@ def _process_start(bot: FAQBot, config: Config) -> Callable[[], None]:
                     log.error("storage unavailable at start: %s", exc)
             # The watcher also follows reloads published by other workers through shared storage.
             if config.server.watch_corpus or bot.storage.kind != "memory":
-                _start_corpus_watcher(bot, config.server.watch_interval, config.server.watch_corpus)
+                _start_corpus_watcher(
+                    bot, config.server.watch_interval, config.server.watch_corpus, apply_published
+                )
             started[0] = pid
 
     return start
@@ -440,10 +444,13 @@ def _require_admin(config: Config) -> None:
     raise ApiError(401, "a valid admin token is required (Authorization: Bearer <token>)")
 
 
-def _start_corpus_watcher(bot: FAQBot, interval: float, watch_files: bool = True) -> threading.Thread:
+def _start_corpus_watcher(
+    bot: FAQBot, interval: float, watch_files: bool = True, before: Callable[[], None] = lambda: None
+) -> threading.Thread:
     """Follow reloads published by other workers and, with watch_files, reload on a changed corpus file.
 
-    A broken change keeps the old corpus serving; no failure of any kind stops the thread.
+    `before` runs first each time: it writes a version published from the console on another server into
+    this one's folder. A broken change keeps the old corpus serving; no failure of any kind stops the thread.
     """
 
     def watch() -> None:
@@ -452,6 +459,7 @@ def _start_corpus_watcher(bot: FAQBot, interval: float, watch_files: bool = True
             if getattr(bot.storage, "closed", False):
                 return
             try:
+                before()
                 if watch_files:
                     bot.reload_if_changed()
                 bot.follow_reloads()

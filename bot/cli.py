@@ -117,44 +117,23 @@ def _eval_set(args: argparse.Namespace):
     return config, bot, items
 
 
-def run_evaluation(bot, path: Path):
-    """One evaluation file's report: every item in a fresh session, every dialogue in one session."""
-    from bot.evaluation import alternate_overlaps, evaluate, load_eval_set
-
-    items, dialogues = load_eval_set(path, bot.brain.corpus)
-    counter = iter(range(10**9))
-    entries = bot.brain.corpus.by_id()
-
-    def ask(q: str, session: str | None = None):
-        return bot.ask(q, session=session or f"eval-{next(counter)}", channel="eval")
-
-    def answer_of(entry_id: str, lang: str, entity: str | None) -> str:
-        entry = entries.get(entry_id)
-        return entry.answer_for(lang, entity) if entry else ""
-
-    report = evaluate(items, ask, answer_of, dialogues)
-    report.name = path.name
-    report.overlaps = alternate_overlaps(
-        items, bot.brain.corpus, bot.brain.matcher.analyser.normaliser.normalise
-    )
-    return report
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
-    from bot.evaluation import EvalFileError, format_report
+    from bot.console.service import compare_with_published
+    from bot.evaluation import EvalFileError, evaluate_bot, format_report
 
     config = _config(args)
     bot = _bot(args)
     passed = True
     for path in _eval_paths(args, config):
         try:
-            report = run_evaluation(bot, path)
+            report = evaluate_bot(bot, path)
         except EvalFileError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         thresholds = config.eval.for_set(path.name)
         print(f"== {path.name}")
         print(format_report(report, thresholds, show_all_failures=not args.quiet))
+        print(compare_with_published(config.storage, path.name, report))
         passed = passed and report.meets(thresholds)
     return 0 if passed else 1
 
@@ -266,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.reports import add_report_commands
 
     add_report_commands(sub, _config)
+    from bot.console.accounts import add_staff_commands
+
+    add_staff_commands(sub, _config)
+    from bot.wechat_menu import add_menu_commands
+
+    add_menu_commands(sub, _config)
     return parser
 
 

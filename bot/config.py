@@ -82,6 +82,8 @@ class WeChatConfig:
         """The mode in force: the configured one, or safe when an EncodingAESKey is set, else plain."""
         return self.mode or ("safe" if self.aes_key else "plain")
 
+    menu: tuple[Any, ...] | list[Any] = ()  # custom menu buttons, checked by bot.wechat_menu.build_menu
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -235,6 +237,13 @@ def _validate(config: Config) -> None:
             raise ConfigError(
                 f"server.metrics_allow: {network!r} is not an address or network such as 10.0.0.0/8"
             ) from None
+    if config.wechat.menu:
+        from bot.wechat_menu import MenuError, build_menu
+
+        try:
+            build_menu(config.wechat.menu, config.wechat.menu_keys)
+        except MenuError as exc:
+            raise ConfigError(str(exc)) from exc
     aes = config.wechat.aes_key
     if aes and len(aes) != 43:
         raise ConfigError(f"wechat.aes_key: an EncodingAESKey has 43 characters, this one has {len(aes)}")

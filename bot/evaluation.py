@@ -332,6 +332,27 @@ def evaluate(
     return Report(outcomes, dialogues=played)
 
 
+def evaluate_bot(bot, path: Path) -> Report:
+    """One evaluation file's report for a FAQBot: every item in a fresh session, every dialogue in one."""
+    items, dialogues = load_eval_set(path, bot.brain.corpus)
+    counter = iter(range(10**9))
+    entries = bot.brain.corpus.by_id()
+
+    def ask(q: str, session: str | None = None) -> Reply:
+        return bot.ask(q, session=session or f"eval-{next(counter)}", channel="eval")
+
+    def answer_of(entry_id: str, lang: str, entity: str | None) -> str:
+        entry = entries.get(entry_id)
+        return entry.answer_for(lang, entity) if entry else ""
+
+    report = evaluate(items, ask, answer_of, dialogues)
+    report.name = path.name
+    report.overlaps = alternate_overlaps(
+        items, bot.brain.corpus, bot.brain.matcher.analyser.normaliser.normalise
+    )
+    return report
+
+
 def format_report(
     report: Report, thresholds: EvalThresholds | BlindThresholds, show_all_failures: bool = True
 ) -> str:

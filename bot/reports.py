@@ -99,6 +99,15 @@ def _storage(args: argparse.Namespace) -> Storage:
 
 
 def cmd_unanswered(args: argparse.Namespace) -> int:
+    if args.inbox:
+        from bot.console.commands import print_inbox
+
+        try:
+            since = parse_since(args.since)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return print_inbox(args.config_of(args), since, args.limit)
     storage = _storage(args)
     try:
         records = storage.questions(since=parse_since(args.since), outcome="declined")
@@ -166,6 +175,12 @@ def add_report_commands(
     unanswered.add_argument("--since", help="only questions from this date (YYYY-MM-DD, UTC)")
     unanswered.add_argument("--csv", help="write the groups to this CSV file (opens in Excel)")
     unanswered.add_argument("--limit", type=int, default=50, help="groups to print (default 50)")
+    unanswered.add_argument(
+        "--inbox",
+        action="store_true",
+        help="as the console's inbox: also 'did you mean' and low-confidence answers; newest first; "
+        "groups handled in the console or now answered confidently left out",
+    )
     unanswered.set_defaults(func=cmd_unanswered, config_of=config_of)
     stats = sub.add_parser("stats", help="questions per day, entry, language and channel; outcome rates")
     stats.add_argument("--since", help="only questions from this date (YYYY-MM-DD, UTC)")

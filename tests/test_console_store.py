@@ -1,0 +1,181 @@
+"""The console's store on SQLite and on a real Redis, the corpus writer's round trips, and `staff add`."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from app_helpers import SettableClock
+from console_helpers import PASSWORD, copy_corpus
+from redis_server import (  # noqa: F401 (the fixtures register by being imported)
+    RedisServer,
+    own_redis_server_fixture,
+    redis_server_fixture,
+)
+from werkzeug.security import check_password_hash
+
+from bot.cli import main
+from bot.console.accounts import AccountError, add_account
+from bot.console.service import group_id
+from bot.console.store import (
+    LOCKOUT_FAILURES,
+    LOCKOUT_SECONDS,
+    SESSION_SECONDS,
+    ConsoleStore,
+    SQLiteBackend,
+    open_backend,
+)
+from bot.corpus_writer import (
+    add_alternate,
+    entry_as_form,
+    read_corpus_files,
+    relabel_eval_item,
+    remove_out_of_scope_terms,
+    save_entry,
+)
+from bot.storage import QuestionRecord, open_storage
+from bot.text import TextNormaliser
+
+REPO_CORPUS = Path(__file__).resolve().parent.parent / "faq_corpus"
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[ConsoleStore, SettableClock]]:
+    clock = SettableClock()
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("own_redis_server")
+        yield ConsoleStore(open_backend(server.url, clock), clock), clock
+    else:
+        yield ConsoleStore(open_backend(f"sqlite:///{tmp_path / 'console.db'}", clock), clock), clock
+
+
+def test_passwords_are_kept_only_as_hashes(store: tuple[ConsoleStore, SettableClock]) -> None:
+    console_store, _ = store
+    add_account(console_store, "li.office", PASSWORD, "viewer")
+    account = console_store.account("li.office")
+    assert account["role"] == "viewer" and PASSWORD not in account["hash"]
+    assert check_password_hash(account["hash"], PASSWORD)
+    with pytest.raises(AccountError):
+        add_account(console_store, "li.office", "short", "viewer")
+
+
+def test_failures_lock_an_account_for_a_while(store: tuple[ConsoleStore, SettableClock]) -> None:
+    console_store, clock = store
+    for _ in range(LOCKOUT_FAILURES):
+        assert not console_store.locked("li.office")
+        console_store.failed_sign_in("li.office")
+    assert console_store.locked("li.office")
+    if isinstance(console_store.backend, SQLiteBackend):  # Redis keeps its own clock
+        clock.advance(LOCKOUT_SECONDS + 1)
+        assert not console_store.locked("li.office")
+
+
+def test_sessions_expire_on_sqlite(tmp_path: Path) -> None:
+    clock = SettableClock()
+    console_store = ConsoleStore(open_backend(f"sqlite:///{tmp_path / 'c.db'}", clock), clock)
+    console_store.open_session("token-1", "li.office", "csrf-1")
+    assert console_store.session("token-1") == {"name": "li.office", "csrf": "csrf-1"}
+    clock.advance(SESSION_SECONDS + 1)
+    assert console_store.session("token-1") is None
+
+
+def test_versions_are_numbered_and_keep_their_files(store: tuple[ConsoleStore, SettableClock]) -> None:
+    console_store, _ = store
+    assert console_store.latest_version() == 0
+    first = console_store.publish({"a.yaml": "- id: a\n"}, "li", "first")
+    second = console_store.publish({"a.yaml": "- id: b\n", "学费.txt": "学费"}, "li", "second")
+    assert (first, second) == (1, 2) and console_store.latest_version() == 2
+    assert console_store.version_files(2) == {"a.yaml": "- id: b\n", "学费.txt": "学费"}
+    assert [v["note"] for v in console_store.versions()] == ["second", "first"]
+    console_store.audit("li", "publish", "version 2")
+    assert console_store.audit_log()[0]["action"] == "publish"
+
+
+def test_marks_and_the_draft(store: tuple[ConsoleStore, SettableClock]) -> None:
+    console_store, _ = store
+    console_store.mark("g1", "dismiss", "li")
+    assert console_store.marks()["g1"]["action"] == "dismiss"
+    console_store.save_draft({"files": {"a.yaml": "x"}})
+    assert console_store.draft() == {"files": {"a.yaml": "x"}}
+    console_store.drop_draft()
+    assert console_store.draft() is None
+
+
+# --- the corpus writer ---
+def test_an_unchanged_entry_is_written_back_byte_for_byte() -> None:
+    files = read_corpus_files(REPO_CORPUS)
+    for entry_id in ("tuition-fee", "admissions-quota", "contact", "campus-address"):
+        form = entry_as_form(files, entry_id)
+        assert save_entry(files, form, entry_id) == files
+
+
+def test_an_added_alternate_changes_one_line_and_keeps_comments() -> None:
+    files = read_corpus_files(REPO_CORPUS)
+    changed = add_alternate(files, "tuition-fee", "en", "what does a year cost")
+    diff = [
+        line
+        for line in difflib.unified_diff(files["fees.yaml"].splitlines(), changed["fees.yaml"].splitlines())
+        if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))
+    ]
+    assert diff == ["+      - what does a year cost"]
+    assert changed["fees.yaml"].startswith("# Fees:")
+
+
+def test_relabelling_and_unlisting_edit_the_data_files() -> None:
+    files = read_corpus_files(REPO_CORPUS)
+    relabelled = relabel_eval_item(files, "eval.yaml", "招生人数", "zh", ["province-quota"])
+    assert 'q: "招生人数"\n    id: province-quota' in relabelled["eval.yaml"]
+    unlisted = remove_out_of_scope_terms(files, ["宿舍", "dormitory"])
+    assert "宿舍," not in unlisted["out_of_scope.yaml"] and "寝室" in unlisted["out_of_scope.yaml"]
+    assert unlisted["out_of_scope.yaml"].startswith("# Topics families ask about")
+
+
+# --- the command line ---
+def test_staff_add_prompts_for_the_password_and_stores_its_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.yaml"
+    corpus = copy_corpus(tmp_path)
+    config.write_text(f"corpus_dir: {corpus}\nstorage: sqlite://console.db\n", encoding="utf-8")
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": PASSWORD)
+    assert main(["--config", str(config), "staff", "add", "chen.office", "--role", "viewer"]) == 0
+    assert main(["--config", str(config), "staff", "list"]) == 0
+    assert "chen.office\tviewer" in capsys.readouterr().out
+    store = ConsoleStore(open_backend(f"sqlite:///{tmp_path / 'console.db'}"))
+    assert check_password_hash(store.account("chen.office")["hash"], PASSWORD)
+
+
+def test_eval_prints_failures_new_and_fixed_since_the_last_publish(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.yaml"
+    corpus = copy_corpus(tmp_path)
+    config.write_text(f"corpus_dir: {corpus}\nstorage: sqlite://console.db\n", encoding="utf-8")
+    store = ConsoleStore(open_backend(f"sqlite:///{tmp_path / 'console.db'}"))
+    gone = {"question": "a question since removed", "lang": "en", "expected": [], "kind": "false"}
+    store.save_published_failures("eval.yaml", [{**gone, "got": "contact", "confidence": 60.0}])
+    main(["--config", str(config), "eval", "--quiet"])
+    summary = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("since the last"))
+    new = int(summary.split(": ")[1].split(" new")[0])
+    assert new > 0 and summary.endswith("1 fixed")
+
+
+def test_unanswered_inbox_hides_what_the_console_handled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.yaml"
+    corpus = copy_corpus(tmp_path)
+    config.write_text(f"corpus_dir: {corpus}\nstorage: sqlite://faqbot.db\n", encoding="utf-8")
+    storage = open_storage(f"sqlite:///{tmp_path / 'faqbot.db'}")
+    for text in ("can I bring my cat", "can i bring my cat?", "is parking free for parents"):
+        storage.log_question(QuestionRecord(1.7e9, "u", "web", text, "en", "declined", None, None, 10.0))
+    storage.close()
+    main(["--config", str(config), "unanswered", "--inbox"])
+    out = capsys.readouterr().out
+    assert "2 groups still to look at" in out and "    2  can I bring my cat" in out
+    store = ConsoleStore(open_backend(f"sqlite:///{tmp_path / 'faqbot.db'}"))
+    store.mark(group_id(TextNormaliser().normalise("is parking free for parents")), "dismiss", "li")
+    main(["--config", str(config), "unanswered", "--inbox"])
+    assert "1 groups still to look at" in capsys.readouterr().out

@@ -82,7 +82,9 @@ class WeChatConfig:
         """The mode in force: the configured one, or safe when an EncodingAESKey is set, else plain."""
         return self.mode or ("safe" if self.aes_key else "plain")
 
-    menu: tuple[Any, ...] | list[Any] = ()  # custom menu buttons, checked by bot.wechat_menu.build_menu
+    menu: list[Any] = field(
+        default_factory=list
+    )  # custom menu buttons, checked by bot.wechat_menu.build_menu
 
 
 @dataclass(frozen=True)

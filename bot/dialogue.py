@@ -45,6 +45,9 @@ FOLLOW_UP_START = re.compile(
     r"^(那|那么|那个|还有|再问|and|what about|how about|also|then)\b|^(那|那么|还有)"
 )
 FOLLOW_UP_END = re.compile(r"(呢|嘞|咧)$")
+FOLLOW_UP_POINTER = re.compile(r"\b(them|those|these|they|it|that one)\b|其中|他们|她们|它们|这些|那些")
+SURE_ON_ITS_OWN = 80.0
+"""A follow-up that the matcher answers this surely on its own keeps its own answer."""
 FOLLOW_UP_MAX_CHARS = 14
 NUMBER_CHOICE = re.compile(r"^(?:第)?([1-9])(?:个|条|号)?$")
 MAX_OFFERED = 9
@@ -399,28 +402,38 @@ class Dialogue:
     def _read(self, text: str, normal: str, convo: Conversation) -> Match:
         """The matcher's verdict on a question, read with the previous topic when it cannot stand alone."""
         match = self.matcher.match(text)
-        if match.decision != "answer" and convo.last_entry:
-            match = self._in_context(text, normal, convo, match)
-        elif self._narrows_the_last_answer(normal, match, convo):
+        if self._narrows_the_last_answer(normal, match, convo):
             previous = self.entries[convo.last_entry or ""]
             best = Candidate(previous, 100.0, Evidence(1.0, 1.0, 1.0, 1.0))
             match = Match("answer", match.query, (best,), convo.last_entity)
+        elif match.decision != "answer" and convo.last_entry:
+            match = self._in_context(text, normal, convo, match)
         return match
 
     def _narrows_the_last_answer(self, normal: str, alone: Match, convo: Conversation) -> bool:
-        """True for a follow-up about a detail of the answer just given for a place ("四川招多少人" then
-        "理科呢？"): every word of it is in that answer, though on its own it reads as a general question."""
+        """True for a follow-up about a detail of the answer just given: every word of it is in that answer,
+        though on its own it reads as another question. After a province's quota, "理科呢？"; after the
+        teaching staff, "how many of them have doctoral degrees?" or "and how many studied overseas?"."""
         previous = self.entries.get(convo.last_entry or "")
-        if previous is None or not convo.last_entity or alone.query.spotted.found:
+        if previous is None or alone.query.spotted.found or alone.query.tokens.unknown:
             return False
         compact = normal.replace(" ", "")
         marked = FOLLOW_UP_START.search(normal) or FOLLOW_UP_END.search(compact)
-        short = len(compact) <= FOLLOW_UP_MAX_CHARS * (3 if alone.query.lang == "en" else 1)
         words = [w for w in alone.query.tokens.words if w not in _FILLER]
-        if not (marked and short and words) or alone.query.tokens.unknown:
+        if not convo.last_entity:
+            # Without a place to narrow, the message must open as a follow-up ("and how many ...?") or point
+            # back ("how many of them ..."), and neither outweighs a sure answer of its own.
+            sure = alone.decision == "answer" and alone.confidence >= SURE_ON_ITS_OWN
+            marked = (marked or FOLLOW_UP_POINTER.search(normal)) and not sure
+        short = len(compact) <= FOLLOW_UP_MAX_CHARS * (3 if alone.query.lang == "en" else 1)
+        if not (marked and short and words):
             return False
         answer = self.normaliser.normalise(previous.answer_for(alone.query.lang, convo.last_entity))
-        return all(w in answer for w in words)
+        if convo.last_entity:
+            return all(w in answer for w in words)
+        # Words many entries use ("how", "many", "多少", "Leicester") may be missing; every telling one is there.
+        telling = [w for w in words if not self.matcher.is_common_word(w)]
+        return all(w in answer for w in telling) and any(w in answer for w in words)
 
     def _offered_ids(self, match: Match) -> set[str]:
         return {s.id for s in self._suggestions(match, "en")}

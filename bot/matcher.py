@@ -242,6 +242,10 @@ class Matcher:
         (word,) = shared
         return self.index.idf.get(word, 0.0) < self.index.unknown_idf / 2
 
+    def is_common_word(self, word: str) -> bool:
+        """True for a word so many entries use that it says nothing of which ("how", "多少")."""
+        return self.index.idf.get(word, self.index.unknown_idf) < self.index.unknown_idf / 2
+
     def _out_of_scope_terms(self, query: Query) -> list[str]:
         return self._out_of_scope.found_in(query.text)
 

@@ -253,6 +253,31 @@ def test_follow_up_stays_on_the_previous_topic_only_when_it_cannot_stand_alone(
     assert (reply.kind, reply.faq_id, reply.entity) == ("answer", entry_id, entity)
 
 
+@pytest.mark.parametrize(
+    ("first", "follow_up", "entry_id"),
+    [
+        (
+            "How many core teachers have been selected?",
+            "how many of them have doctoral degrees?",
+            "teaching-staff",
+        ),
+        ("How many core teachers have been selected?", "and how many studied overseas?", "teaching-staff"),
+    ],
+)
+def test_follow_up_about_a_detail_of_the_last_answer_stays_on_it(
+    bot: FAQBot, first: str, follow_up: str, entry_id: str
+) -> None:
+    """Every telling word of the follow-up is in the answer just given, and it points back or opens as one."""
+    assert bot.ask(first, session=SESSION).faq_id == entry_id
+    reply = bot.ask(follow_up, session=SESSION)
+    assert (reply.kind, reply.faq_id) == ("answer", entry_id)
+
+
+def test_a_pointer_does_not_outweigh_a_sure_answer_of_its_own(bot: FAQBot) -> None:
+    bot.ask("How many core teachers have been selected?", session=SESSION)
+    assert bot.ask("how much is the tuition for them?", session=SESSION).faq_id == "tuition-fee"
+
+
 def test_follow_up_keeps_the_users_language(bot: FAQBot) -> None:
     bot.ask("重庆招多少人", session=SESSION)
     assert bot.ask("那四川呢？", session=SESSION).lang == "zh"

@@ -77,6 +77,29 @@ def _confusions(config: Config) -> list[Problem]:
     return problems
 
 
+def _out_of_scope_clashes(corpus) -> list[Problem]:
+    """Errors for phrasings that use words out_of_scope.yaml lists: families asking that way are declined."""
+    from bot.matcher import TermSet
+    from bot.text import TextNormaliser
+
+    normalise = TextNormaliser().normalise
+    terms = TermSet(normalise(t) for t in corpus.out_of_scope)
+    problems = []
+    for entry in corpus.entries:
+        for text, _ in entry.phrasings():
+            found = terms.found_in(normalise(text))
+            if found:
+                problems.append(
+                    Problem(
+                        entry.file,
+                        entry.line,
+                        f"entry {entry.id!r}: {text!r} uses words listed in out_of_scope.yaml ({', '.join(found)}), "
+                        "so families asking this way are declined; take the words off that list or reword",
+                    )
+                )
+    return problems
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from bot.dialogue import check_dialogue_texts
 
@@ -84,6 +107,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     corpus, problems = read_corpus(directory)
     if corpus is not None:
         problems += check_dialogue_texts(directory / "dialogue.yaml", corpus)
+        problems += _out_of_scope_clashes(corpus)
         if not any(p.severity == "error" for p in problems) and not args.quick:
             problems += _confusions(replace(_config(args), corpus_dir=directory))
     for problem in problems:

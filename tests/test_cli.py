@@ -269,3 +269,19 @@ def test_eval_exits_2_on_a_malformed_file(
 ) -> None:
     assert run("eval", str(eval_file(text))) == 2
     assert message in capsys.readouterr().err
+
+
+# --- validate ----------------------------------------------------------------------------------------
+
+
+def test_validate_names_a_phrasing_that_out_of_scope_yaml_would_decline(
+    tmp_corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A way of asking that uses a listed out-of-scope word is fought by that list: validate says so."""
+    entries = tmp_corpus / "entries.yaml"
+    entries.write_text(
+        entries.read_text(encoding="utf-8").replace("学费贵不贵", "宿舍学费贵不贵"), encoding="utf-8"
+    )
+    assert main(["--config", str(REPO_CONFIG), "validate", "--quick", str(tmp_corpus)]) == 1
+    out = capsys.readouterr().out
+    assert "'宿舍学费贵不贵' uses words listed in out_of_scope.yaml (宿舍)" in out

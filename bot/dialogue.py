@@ -402,6 +402,8 @@ class Dialogue:
     def _read(self, text: str, normal: str, convo: Conversation) -> Match:
         """The matcher's verdict on a question, read with the previous topic when it cannot stand alone."""
         match = self.matcher.match(text)
+        if self.matcher.out_of_scope_terms(match.query):
+            return match  # "what about Tsinghua's ranking?" is about something else, whatever came before
         if self._narrows_the_last_answer(normal, match, convo):
             previous = self.entries[convo.last_entry or ""]
             best = Candidate(previous, 100.0, Evidence(1.0, 1.0, 1.0, 1.0))

@@ -246,6 +246,10 @@ class Matcher:
         """True for a word so many entries use that it says nothing of which ("how", "多少")."""
         return self.index.idf.get(word, self.index.unknown_idf) < self.index.unknown_idf / 2
 
+    def out_of_scope_terms(self, query: Query) -> list[str]:
+        """The out_of_scope.yaml terms the question uses."""
+        return self._out_of_scope_terms(query)
+
     def _out_of_scope_terms(self, query: Query) -> list[str]:
         return self._out_of_scope.found_in(query.text)
 

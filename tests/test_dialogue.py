@@ -225,7 +225,12 @@ def test_follow_up_with_its_own_topic_leaves_the_previous_one(
 
 @pytest.mark.parametrize(
     ("first", "follow_up"),
-    [("学费多少", "宿舍呢？"), ("how much is the tuition", "and the weather?"), ("重庆招多少人", "那食堂呢")],
+    [
+        ("学费多少", "宿舍呢？"),
+        ("how much is the tuition", "and the weather?"),
+        ("重庆招多少人", "那食堂呢"),
+        ("how is leicester ranked for clinical medicine?", "what about tsinghua's ranking?"),
+    ],
 )
 def test_follow_up_about_something_the_bot_does_not_know_is_not_the_previous_answer(
     bot: FAQBot, first: str, follow_up: str

@@ -124,7 +124,7 @@ def entry_as_form(files: Mapping[str, str], entry_id: str) -> dict[str, Any] | N
     raw = data[position]
     form: dict[str, Any] = {"id": entry_id, "file": name}
     form["category"] = str(raw.get("category") or "")
-    form["source"] = str(raw.get("source") or "")
+    form["source"] = _source_text(raw.get("source"))
     for key in ("question", "answer"):
         value = raw.get(key) or {}
         form[key] = {lang: str(value.get(lang) or "") if isinstance(value, Mapping) else "" for lang in LANGS}
@@ -145,6 +145,23 @@ def _seq(values: Iterable[str], flow: bool = False) -> CommentedSeq:
     if flow:
         seq.fa.set_flow_style()
     return seq
+
+
+def _source_text(value: Any) -> str:
+    """An entry's source as the form shows it: one passage a line (a source may name several)."""
+    if isinstance(value, list):
+        return "\n".join(str(v) for v in value)
+    return str(value or "")
+
+
+def _source_value(current: Any, text: str) -> Any:
+    """The source to write: unchanged as it was (list and quoting kept), else one text or a list of lines."""
+    if text.strip() == _source_text(current).strip():
+        return current if current else None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return None
+    return lines[0] if len(lines) == 1 else _seq(lines, flow=False)
 
 
 def _set(raw: CommentedMap, key: str, value: Any) -> None:
@@ -218,7 +235,7 @@ def save_entry(
     _set(raw, "answer", _bilingual_texts(raw.get("answer"), form["answer"]))
     related = [r.strip() for r in form.get("related") or [] if r.strip()]
     _set(raw, "related", _seq(related, flow=True) if related else None)
-    _set(raw, "source", form.get("source") or None)
+    _set(raw, "source", _source_value(raw.get("source"), str(form.get("source") or "")))
     variants_text = str(form.get("variants") or "").strip()
     current = raw.get("variants")
     if not current or dump_text(current).strip() != variants_text:  # unchanged: keep its comments

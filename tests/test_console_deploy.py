@@ -75,7 +75,12 @@ def gunicorn_url(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     corpus = copy_corpus(tmp_path)
     settings = yaml.safe_load((REPO_ROOT / "config.yaml").read_text(encoding="utf-8"))
     settings.update(corpus_dir=str(corpus), storage=f"sqlite:///{tmp_path / 'faqbot.db'}")
-    settings["server"].update(watch_interval=WATCH_INTERVAL, rate_limit_per_minute=0)
+    settings["server"].update(
+        watch_interval=WATCH_INTERVAL,
+        rate_limit_per_minute=0,
+        rate_limit_per_address=0,
+        admin_token=ADMIN_TOKEN,
+    )
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
     add_account(open_console_store(settings["storage"]), EDITOR, PASSWORD)
@@ -103,13 +108,19 @@ def gunicorn_url(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         log.close()
 
 
+ADMIN_TOKEN = "deploy-test-admin-token"
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+"""/healthz gives a worker's corpus load time only to the admin token."""
+
+
 def _loaded_times(url: str, tries: int) -> set[float]:
     """The corpus load times the workers report (a new connection each time, so both workers answer)."""
     seen = set()
     for _ in range(tries):
         try:
             with requests.Session() as one:
-                seen.add(one.get(f"{url}/healthz", timeout=10).json()["corpus_loaded_at"])
+                health = one.get(f"{url}/healthz", headers=ADMIN_HEADERS, timeout=10).json()
+                seen.add(health["corpus_loaded_at"])
         except (requests.RequestException, ValueError):
             continue
     return seen

@@ -111,26 +111,58 @@ DELETE FROM questions WHERE id < coalesce(
 _LIVE: weakref.WeakSet[SQLiteStorage] = weakref.WeakSet()
 
 
-_UPKEEP_WORK = threading.Lock()
-"""Held by an upkeep thread while it is inside SQLite, and by a fork: a child never starts with SQLite's own
-mutexes held by a thread that the fork did not copy."""
+class _ForkGate:
+    """Lets any number of threads work in SQLite at once, and a fork wait until none is inside.
+
+    fork copies only the forking thread: if another thread were inside SQLite at that moment, the child would
+    start with SQLite's (or a pool's) lock held for ever, and its first question would hang.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._active = 0
+        self._forking = False
+
+    @contextmanager
+    def working(self) -> Iterator[None]:
+        with self._condition:
+            self._condition.wait_for(lambda: not self._forking)
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._active -= 1
+                self._condition.notify_all()
+
+    def before_fork(self) -> None:
+        self._condition.acquire()
+        self._forking = True
+        self._condition.wait_for(lambda: self._active == 0)
+
+    def after_fork_in_parent(self) -> None:
+        self._forking = False
+        self._condition.notify_all()
+        self._condition.release()
+
+
+_FORK_GATE = _ForkGate()
 
 
 def _reset_after_fork() -> None:
-    """In a forked child, give every storage fresh locks and an empty pool.
-
-    fork copies only the forking thread: a lock that another thread (the upkeep thread, a request) held at
-    that moment would stay held in the child for ever, and the child's first question would hang.
-    """
+    """In a forked child: a fresh gate, and every storage with fresh locks and an empty pool."""
+    global _FORK_GATE
+    _FORK_GATE = _ForkGate()
     for storage in list(_LIVE):
         storage._pool_lock = threading.Condition()
         storage._write_lock = threading.Lock()
         storage._forget_parent_pool()
-    _UPKEEP_WORK.release()
 
 
 os.register_at_fork(
-    before=_UPKEEP_WORK.acquire, after_in_parent=_UPKEEP_WORK.release, after_in_child=_reset_after_fork
+    before=lambda: _FORK_GATE.before_fork(),
+    after_in_parent=lambda: _FORK_GATE.after_fork_in_parent(),
+    after_in_child=_reset_after_fork,
 )
 
 
@@ -213,15 +245,16 @@ class SQLiteStorage:
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
         """Lend a pooled connection for one operation; at most max_connections are open per process."""
-        connection = self._borrow()
-        broken = False
-        try:
-            yield connection
-        except sqlite3.Error as exc:
-            broken = not isinstance(exc, sqlite3.OperationalError | sqlite3.IntegrityError)
-            raise
-        finally:
-            self._give_back(connection, broken)
+        with _FORK_GATE.working():
+            connection = self._borrow()
+            broken = False
+            try:
+                yield connection
+            except sqlite3.Error as exc:
+                broken = not isinstance(exc, sqlite3.OperationalError | sqlite3.IntegrityError)
+                raise
+            finally:
+                self._give_back(connection, broken)
 
     def _borrow(self) -> sqlite3.Connection:
         with self._pool_lock:
@@ -282,7 +315,7 @@ class SQLiteStorage:
         try:
             while not stop.wait(CHECKPOINT_SECONDS):
                 try:
-                    with _UPKEEP_WORK:
+                    with _FORK_GATE.working():
                         connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                         if time.monotonic() - last_cleanup >= CLEANUP_SECONDS:
                             last_cleanup = time.monotonic()

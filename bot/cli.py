@@ -79,25 +79,18 @@ def _confusions(config: Config) -> list[Problem]:
 
 def _out_of_scope_clashes(corpus) -> list[Problem]:
     """Errors for phrasings that use words out_of_scope.yaml lists: families asking that way are declined."""
-    from bot.matcher import TermSet
+    from bot.matcher import out_of_scope_clashes
     from bot.text import TextNormaliser
 
-    normalise = TextNormaliser().normalise
-    terms = TermSet(normalise(t) for t in corpus.out_of_scope)
-    problems = []
-    for entry in corpus.entries:
-        for text, _ in entry.phrasings():
-            found = terms.found_in(normalise(text))
-            if found:
-                problems.append(
-                    Problem(
-                        entry.file,
-                        entry.line,
-                        f"entry {entry.id!r}: {text!r} uses words listed in out_of_scope.yaml ({', '.join(found)}), "
-                        "so families asking this way are declined; take the words off that list or reword",
-                    )
-                )
-    return problems
+    return [
+        Problem(
+            entry.file,
+            entry.line,
+            f"entry {entry.id!r}: {text!r} uses words listed in out_of_scope.yaml ({', '.join(found)}), "
+            "so families asking this way are declined; take the words off that list or reword",
+        )
+        for entry, text, found in out_of_scope_clashes(corpus, TextNormaliser().normalise)
+    ]
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

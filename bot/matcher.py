@@ -111,15 +111,13 @@ class Matcher:
     @staticmethod
     def _kinds_stated(entry: Entry) -> frozenset[str]:
         """The kinds of fact (amount, count, time, share) the entry's answers or variant answers state."""
-        texts = list(entry.answer.values()) + [t for v in entry.variants.values() for t in v.values()]
-        return frozenset(kind for text in texts for kind in stated_kinds(text))
+        return frozenset(kind for text in _answer_texts(entry) for kind in stated_kinds(text))
 
     def _answer_words(self, entry: Entry) -> frozenset[str]:
         """What an entry's answers (and variant answers) speak of: the query-answer relevance of a question."""
-        texts = list(entry.answer.values()) + [t for v in entry.variants.values() for t in v.values()]
         return frozenset(
             f
-            for text in texts
+            for text in _answer_texts(entry)
             for f in self.analyser.analyse(text, repair=False).features
             if not f.startswith("@")
         )
@@ -482,6 +480,24 @@ def question_segments(text: str) -> list[str]:
         if len(sentence) > LONG_SENTENCE and last and last != sentence and len(last) >= 4:
             segments.append(last)
     return segments[:MAX_SEGMENTS]
+
+
+def _answer_texts(entry: Entry) -> list[str]:
+    """An entry's answers and variant answers, in both languages."""
+    return list(entry.answer.values()) + [t for v in entry.variants.values() for t in v.values()]
+
+
+def out_of_scope_clashes(corpus: Corpus, normalise) -> list[tuple[Entry, str, list[str]]]:
+    """(entry, phrasing, terms) for each phrasing that uses out_of_scope.yaml terms: asked that way, the
+    entry is fought by the list and families are declined."""
+    terms = TermSet(normalise(t) for t in corpus.out_of_scope)
+    clashes = []
+    for entry in corpus.entries:
+        for text, _ in entry.phrasings():
+            found = terms.found_in(normalise(text))
+            if found:
+                clashes.append((entry, text, found))
+    return clashes
 
 
 _FACT = re.compile(r"\d+(?:\.\d+)?|[\w.+-]+@[\w.-]+")

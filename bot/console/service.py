@@ -26,7 +26,7 @@ from bot.corpus_writer import read_corpus_files, write_corpus_files
 from bot.dialogue import Reply
 from bot.engine import Brain, FAQBot, build_brain
 from bot.evaluation import EvalFileError, Report, evaluate_bot
-from bot.matcher import TermSet
+from bot.matcher import out_of_scope_clashes
 from bot.storage import MemoryStorage, QuestionRecord
 from bot.text import TextNormaliser
 
@@ -238,7 +238,9 @@ class Console:
         corpus, problems = read_corpus(self.folder_for(files))
         found = [_placed(p) for p in problems]
         if corpus is not None:
-            terms = TermSet(self._normaliser.normalise(t) for t in corpus.out_of_scope)
+            clashes: dict[str, set[str]] = {}
+            for clashing, _, found_terms in out_of_scope_clashes(corpus, self._normaliser.normalise):
+                clashes.setdefault(clashing.id, set()).update(found_terms)
             for entry in corpus.entries:
                 for lang in LANGS:
                     answer = entry.answer.get(lang, "")
@@ -253,8 +255,7 @@ class Console:
                                 file=entry.file,
                             )
                         )
-                normal = [self._normaliser.normalise(text) for text, _ in entry.phrasings()]
-                clash = sorted({t for text in normal for t in terms.found_in(text)})
+                clash = sorted(clashes.get(entry.id, ()))
                 if clash:
                     found.append(
                         FieldProblem(

@@ -10,6 +10,7 @@ message that asks several things, every one of which must be answered), and may 
 from __future__ import annotations
 
 import re
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -337,9 +338,12 @@ def evaluate_bot(bot, path: Path) -> Report:
     items, dialogues = load_eval_set(path, bot.brain.corpus)
     counter = iter(range(10**9))
     entries = bot.brain.corpus.by_id()
+    # Sessions are named per run, so one set's questions never inherit another set's conversations.
+    run = uuid.uuid4().hex[:12]
 
     def ask(q: str, session: str | None = None) -> Reply:
-        return bot.ask(q, session=session or f"eval-{next(counter)}", channel="eval")
+        name = f"{run}-{session}" if session else f"{run}-eval-{next(counter)}"
+        return bot.ask(q, session=name, channel="eval")
 
     def answer_of(entry_id: str, lang: str, entity: str | None) -> str:
         entry = entries.get(entry_id)

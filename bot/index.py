@@ -89,6 +89,9 @@ class Analyser:
                 # Latin words inside Chinese phrasings may be pinyin ("dianhua"), so only English texts teach English.
                 english += en if lang == "en" else []
                 chinese += zh
+        # Out-of-scope topics are read from pinyin too ("sushe" is 宿舍, to be declined, not a corpus word).
+        for term in corpus.out_of_scope:
+            chinese += self.tokeniser.surface_words(self.normaliser.normalise(term))[1]
         self.tokeniser.learn_vocabulary(english, chinese)
 
     def analyse(self, text: str, repair: bool) -> Query:

@@ -11,6 +11,7 @@ from pypinyin import Style, lazy_pinyin
 from pypinyin.pinyin_dict import pinyin_dict
 
 MAX_WORD_SYLLABLES = 6
+SINGLE_WORD_COUNT = 20
 _TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹḿ"
 _PLAIN = "aaaaeeeeiiiioooouuuuvvvvvnnnm"
 _TONELESS = str.maketrans(_TONED, _PLAIN)
@@ -64,6 +65,11 @@ class PinyinDictionary:
             if known is None or count > known[1] or (count == known[1] and word < known[0]):
                 by_sound[sound] = (word, count)
         self._by_sound = {sound: word for sound, (word, _) in by_sound.items()}
+        # A lone syllable has many characters; it is read only where the corpus has one clear word for it
+        # ("zhao" 招, "ren" 人), used far more often than any other word of that sound.
+        self._single_words = frozenset(
+            word for sound, (word, count) in by_sound.items() if len(sound) == 1 and count >= SINGLE_WORD_COUNT
+        )
         self._vocabulary = frozenset(counts)
 
     def knows(self, word: str) -> bool:
@@ -82,7 +88,7 @@ class PinyinDictionary:
         while i < len(syllables):
             for size in range(min(MAX_WORD_SYLLABLES, len(syllables) - i), 0, -1):
                 word = self._by_sound.get(tuple(syllables[i : i + size]))
-                if word and (size > 1 or len(syllables) == 1):
+                if word and (size > 1 or len(syllables) == 1 or word in self._single_words):
                     words.append(word)
                     i += size
                     break

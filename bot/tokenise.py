@@ -20,7 +20,7 @@ from types import ModuleType
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from bot.pinyin import PinyinDictionary
+from bot.pinyin import PinyinDictionary, split_syllables
 from bot.text import CJK_RUN
 
 
@@ -266,7 +266,10 @@ class Tokeniser:
         if not words or CJK_RUN.search(text):
             return None
         foreign = [w for w in words if w not in self._en_known and w not in self._lexicon.words]
-        if len(foreign) * 2 < len(words):
+        # "you jiangxuejin ma": "you" and "ma" are English words too, so a message whose every word is pinyin
+        # reads as pinyin once one of them is no English word at all.
+        all_pinyin = bool(foreign) and all(split_syllables(w) is not None for w in words)
+        if len(foreign) * 2 < len(words) and not all_pinyin:
             return None
         return self.pinyin.transliterate(text)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.corpus import LANGS, Corpus, Entry, Problem, read_yaml, strip_lines
 from bot.matcher import Candidate, Evidence, Match, Matcher
-from bot.questions import MAX_QUESTIONS, split_message, topic_pair
+from bot.questions import MAX_QUESTIONS, Piece, split_message, topic_pair
 from bot.text import CJK, TextNormaliser, detect_language, utf8_len
 from bot.wechat import split_reply
 
@@ -41,6 +41,7 @@ SMALLTALK_MAX_CHARS = 40
 _LATIN_RUN = re.compile(r"[0-9a-z]+")
 """Small talk is short; a longer message is a question even if it opens with a greeting."""
 SMALLTALK_ORDER = ("human", "help", "identity", "goodbye", "thanks", "greeting")
+_PINYIN_BREAK = re.compile(r"[,，;；?？]+")
 FOLLOW_UP_START = re.compile(
     r"^(那|那么|那个|还有|再问|and|what about|how about|also|then)\b|^(那|那么|还有)"
 )
@@ -378,13 +379,18 @@ class Dialogue:
         """Two short topics joined by "and" / 和 ("tuition and duration?", "学费和奖学金") get both answers, when
         each is an entry's clear answer on its own; "重庆和四川" and "China and the UK" stay one question."""
         pair = topic_pair(text)
-        if not pair or any(self.matcher.analyse(side).spotted.found for side in pair):
+        # A bare place on one side ("重庆和四川招多少", "Chongqing and Sichuan quota") is one question about both.
+        if not pair or any(self._bare_name(side) for side in pair):
             return None
         readings = self._read_each(pair, text, "", convo)
         answered = [m.best.entry.id for _, m in readings if m.decision == "answer" and m.best is not None]
         if len(answered) != 2 or answered[0] == answered[1]:
             return None
         return self._compose(readings, convo, lang)
+
+    def _bare_name(self, text: str) -> bool:
+        query = self.matcher.analyse(text)
+        return bool(query.spotted.found) and not [w for w in query.tokens.words if w not in _FILLER]
 
     def _answer_one(self, text: str, normal: str, convo: Conversation, lang: str) -> Reply:
         match = self._read(text, normal, convo)
@@ -452,6 +458,9 @@ class Dialogue:
         name joins the question after it, "重庆、四川、河南各招多少人" stays one question), and the other
         sentences that name a place (background such as "我是河南的")."""
         pieces = split_message(self.normaliser.emoticons.remove(text))
+        if len(pieces) == 1 and self.matcher.analyser.tokeniser.read_pinyin(self.normaliser.normalise(text)):
+            # Pinyin has no question marks or question words to split by: "xuefei duoshao, yingyu yao ji fen".
+            pieces = [Piece(p, True) for p in _PINYIN_BREAK.split(text) if p.strip(" .!")]
         if not 2 <= sum(piece.is_question for piece in pieces) <= MAX_QUESTIONS:
             return [], ""  # one question (or none, or a long list): read the message whole, as it always was
         questions: list[str] = []

@@ -16,6 +16,7 @@ from bot.corpus import Corpus, Entry
 from bot.decision import DecisionModel
 from bot.index import Analyser, KeywordIndex, Nearness, Query, fuzzy_form
 from bot.text import CJK, FiledTerms
+from bot.tokenise import EN_STOP_WORDS
 
 MATCH_CACHE_SIZE = 4096
 WARM_UP_TEXTS = (
@@ -105,6 +106,7 @@ class Matcher:
         self._answer_features = [self._answer_words(e) for e in corpus.entries]
         self._answer_facts = [{lang: _facts(e.answer[lang]) for lang in e.answer} for e in corpus.entries]
         self._answer_kinds = [self._kinds_stated(e) for e in corpus.entries]
+        self._corpus_text = "\n".join(text for texts in self._entry_texts for text in texts)
         self.analyser.built()
         self._warm_up()
 
@@ -249,7 +251,22 @@ class Matcher:
         return self._out_of_scope_terms(query)
 
     def _out_of_scope_terms(self, query: Query) -> list[str]:
-        return self._out_of_scope.found_in(query.text)
+        return self._out_of_scope.found_in(query.text) + self._other_institutions(query.text)
+
+    def _other_institutions(self, text: str) -> list[str]:
+        """Universities and colleges the question names that the corpus never does ("浙江大学", "Jahrom University").
+
+        A question about another institution's fees or rules is not answered by this programme's entries,
+        however many other words it shares with them.
+        """
+        tokeniser = self.analyser.tokeniser
+        _, chinese = tokeniser.surface_words(text)
+        found = [w for w in chinese if len(w) > 2 and w.endswith(INSTITUTION_ENDINGS_ZH)]
+        for match in _INSTITUTION_EN.finditer(text):
+            name = match.group(1) or match.group(2)
+            if name not in EN_STOP_WORDS and not tokeniser.is_everyday(name):
+                found.append(match.group())
+        return [name for name in found if not _mentions_word(self._corpus_text, name)]
 
     def _entry_mentions(self, number: int, terms: list[str]) -> bool:
         return any(term in text for term in terms for text in self._entry_texts[number])
@@ -498,6 +515,18 @@ def out_of_scope_clashes(corpus: Corpus, normalise) -> list[tuple[Entry, str, li
             if found:
                 clashes.append((entry, text, found))
     return clashes
+
+
+INSTITUTION_ENDINGS_ZH = ("大学", "学院", "医院")
+_INSTITUTION_EN = re.compile(
+    r"\b([a-z]{3,})\s+(?:university|college|medical school)\b|\buniversity\s+of\s+([a-z]{3,})\b"
+)
+
+
+def _mentions_word(text: str, name: str) -> bool:
+    if CJK.search(name):
+        return name in text
+    return re.search(rf"(?<![a-z0-9]){re.escape(name)}(?![a-z0-9])", text) is not None
 
 
 _FACT = re.compile(r"\d+(?:\.\d+)?|[\w.+-]+@[\w.-]+")

@@ -68,7 +68,9 @@ class PinyinDictionary:
         # A lone syllable has many characters; it is read only where the corpus has one clear word for it
         # ("zhao" 招, "ren" 人), used far more often than any other word of that sound.
         self._single_words = frozenset(
-            word for sound, (word, count) in by_sound.items() if len(sound) == 1 and count >= SINGLE_WORD_COUNT
+            word
+            for sound, (word, count) in by_sound.items()
+            if len(sound) == 1 and count >= SINGLE_WORD_COUNT
         )
         self._vocabulary = frozenset(counts)
 
@@ -108,4 +110,6 @@ class PinyinDictionary:
                 return None
             syllables.extend(split)
         words = self.from_syllables(syllables)
+        if len(syllables) > 1 and not any(len(w) > 1 for w in words):
+            return None  # lone syllables alone ("quota" read as qu-o-ta, 去) are not enough to call it pinyin
         return "".join(words) if words else None

@@ -37,7 +37,7 @@ _EN_OPENER = re.compile(
     re.IGNORECASE,
 )
 _ZH_ASKS = re.compile(
-    r"吗|呢|么|多少|几|什么|怎么|怎样|如何|哪|是否|能否|可否|有没有|是不是|能不能|会不会|要不要|需不需要|可不可以|多久|多长|"
+    r"吗|呢|么|多少|几|什么|啥|咋|怎么|怎样|如何|哪|是否|能否|可否|有没有|是不是|能不能|会不会|要不要|需不需要|可不可以|多久|多长|"
     r"请问|想问|想了解|想知道"
 )
 _EN_LEAD = re.compile(
@@ -80,7 +80,9 @@ def asks(text: str) -> bool:
         return False  # "Quick questions:" introduces the questions
     if CJK.search(stripped):
         return bool(_ZH_ASKS.search(stripped))
-    return bool(_EN_OPENER.match(_EN_LEAD.sub("", stripped.strip(_EDGE))))
+    # "In 2020, how many places …": the question may open after a comma.
+    clauses = _CLAUSE_COMMA.split(stripped)
+    return any(_EN_OPENER.match(_EN_LEAD.sub("", c.strip(_EDGE))) for c in clauses if c.strip(_EDGE))
 
 
 def split_message(text: str) -> list[Piece]:
@@ -175,16 +177,24 @@ def _split_at_connectors(sentence: str) -> list[tuple[str, bool]]:
     for found in _EN_CONNECTOR.finditer(sentence):
         rest = sentence[found.end() :]
         long_enough = len(rest.split()) >= MIN_WORDS  # "…, and where?" leans on the question before it
-        if (
-            start < found.start()
-            and long_enough
-            and _EN_OPENER.match(rest)
-            and asks(sentence[start : found.start()])
-        ):
-            chunks.append((sentence[start : found.start()], after))
+        before = sentence[start : found.start()]
+        whole = asks(before) and len(before.split()) >= MIN_WORDS  # "does fudan also have …" is one question
+        topic = _is_topic(before)
+        if start < found.start() and long_enough and _EN_OPENER.match(rest) and (whole or topic):
+            chunks.append((before, after or topic))
             start, after = found.end(), True
     chunks.append((sentence[start:], after))
     return chunks
+
+
+def _is_topic(text: str) -> bool:
+    """A short noun phrase standing for a question in chat ("fee per year", "the quota")."""
+    body = text.strip(_EDGE)
+    words = body.split()
+    return 0 < len(words) <= TOPIC_MAX_WORDS and not _HEADED_START.match(body) and not asks(body)
+
+
+_HEADED_START = re.compile(r"^(?:i|we|my|our|he|she|they|it|this|that|there)\b", re.IGNORECASE)
 
 
 def _split_zh_connectors(sentence: str) -> list[tuple[str, bool]]:
@@ -234,7 +244,7 @@ _COMPARES = re.compile(
     re.IGNORECASE,
 )
 _HEADED = re.compile(r"\b(of|for|in|at|to|with|from|about|on)\b|的", re.IGNORECASE)
-PAIR_LEFT_MAX = (2, 5)
+PAIR_LEFT_MAX = (3, 5)
 PAIR_RIGHT_MAX = (4, 8)
 """The most (English words, Chinese characters) a topic of a pair may have: "fees and scholarships",
 "学费和学制"; longer sides are one question about two things ("Is it recognised in China and the UK?")."""

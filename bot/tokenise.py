@@ -260,6 +260,10 @@ class Tokeniser:
         english.extend(latin_words(text[position:], self._canonical))
         return english, chinese
 
+    def is_everyday(self, word: str) -> bool:
+        """True for an ordinary English word ("good", "another"), as opposed to a name or a rare word."""
+        return word in self._lexicon.everyday or word in self._en_known
+
     def read_pinyin(self, text: str) -> str | None:
         """Chinese words for an all-pinyin question, or None if the text reads as English."""
         words = _LATIN_TOKEN.findall(text)
@@ -268,7 +272,11 @@ class Tokeniser:
         foreign = [w for w in words if w not in self._en_known and w not in self._lexicon.words]
         # "you jiangxuejin ma": "you" and "ma" are English words too, so a message whose every word is pinyin
         # reads as pinyin once one of them is no English word at all.
-        all_pinyin = bool(foreign) and all(split_syllables(w) is not None for w in words)
+        all_pinyin = (
+            bool(foreign)
+            and not any(w in self._lexicon.words and w not in EN_STOP_WORDS for w in words if w in self._en_known)
+            and all(split_syllables(w) is not None for w in words)
+        )
         if len(foreign) * 2 < len(words) and not all_pinyin:
             return None
         return self.pinyin.transliterate(text)

@@ -47,6 +47,12 @@ FOLLOW_UP_START = re.compile(
 )
 FOLLOW_UP_END = re.compile(r"(呢|嘞|咧)$")
 FOLLOW_UP_POINTER = re.compile(r"\b(them|those|these|they|it|that one)\b|其中|他们|她们|它们|这些|那些")
+POINTS_BACK = re.compile(r"\b(its|it's)\b|(?<![a-z])(it|there)[?.!]*$|它|这个呢|那个呢")
+"""A part of a message about what the part before it named: "what does it cost", "how do I apply there?"."""
+ONLY_ASKING = frozenset(
+    "多久 多少 多长 多长时间 几 几年 多少钱 怎么办 怎么样 怎样 如何 cost long much many".split()
+)  # noqa: SIM905
+"""Words that ask without naming what about: a part made only of them leans on the part before."""
 SURE_ON_ITS_OWN = 80.0
 """A follow-up that the matcher answers this surely on its own keeps its own answer."""
 FOLLOW_UP_MAX_CHARS = 14
@@ -520,9 +526,12 @@ class Dialogue:
         place named elsewhere in the message qualifies each ("我是河南的。招多少人？", "浙江能报吗，招几个")."""
         context = Conversation.from_state(convo.to_state())
         named = self.matcher.analyse(text).spotted
-        readings = []
+        readings: list[tuple[str, Match]] = []
         for question in questions:
             match = self._read_part(question, context, background)
+            if readings and readings[-1][1].decision == "decline" and self._leans_on_the_last(question):
+                # "Is there a nursing degree too, and what does it cost?": "it" is what was just declined.
+                match = Match("decline", match.query, match.candidates)
             if match.decision == "answer" and match.best is not None and match.entity is None:
                 match = replace(match, entity=named.key_for(match.best.entry.variant_entity))
             readings.append((question, match))
@@ -530,6 +539,15 @@ class Dialogue:
                 context.last_entry, context.last_entity = match.best.entry.id, match.entity
                 context.last_question = question
         return readings
+
+    def _leans_on_the_last(self, question: str) -> bool:
+        """True for a question that points back ("how do I apply for it?") or names nothing of its own ("要多久")."""
+        normal = self.normaliser.normalise(question)
+        if FOLLOW_UP_POINTER.search(normal) or POINTS_BACK.search(normal):
+            return True
+        query = self.matcher.analyse(question)
+        own = [w for w in query.tokens.words if w not in _FILLER and w not in ONLY_ASKING]
+        return not own and not query.tokens.unknown and not query.spotted.found
 
     def _read_part(self, question: str, context: Conversation, background: str) -> Match:
         if background and not self.matcher.analyse(question).spotted.found:

@@ -251,7 +251,12 @@ class Matcher:
         return self._out_of_scope_terms(query)
 
     def _out_of_scope_terms(self, query: Query) -> list[str]:
-        return self._out_of_scope.found_in(query.text) + self._other_institutions(query.text)
+        terms = self._out_of_scope.found_in(query.text)
+        if query.spotted.found:  # a name the entity list knows may still be out of scope ("Hong Kong")
+            terms += [
+                t for t in self._out_of_scope.found_in(self.analyser.normal(query.original)) if t not in terms
+            ]
+        return terms + self._other_institutions(query.text)
 
     def _other_institutions(self, text: str) -> list[str]:
         """Universities and colleges the question names that the corpus never does ("浙江大学", "Jahrom University").

@@ -274,7 +274,9 @@ class Tokeniser:
         # reads as pinyin once one of them is no English word at all.
         all_pinyin = (
             bool(foreign)
-            and not any(w in self._lexicon.words and w not in EN_STOP_WORDS for w in words if w in self._en_known)
+            and not any(
+                w in self._lexicon.words and w not in EN_STOP_WORDS for w in words if w in self._en_known
+            )
             and all(split_syllables(w) is not None for w in words)
         )
         if len(foreign) * 2 < len(words) and not all_pinyin:

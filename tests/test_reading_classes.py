@@ -1,0 +1,118 @@
+"""Classes of question the bot reads as families write them: pinyin without spaces, another institution,
+several questions joined loosely, a part that leans on a declined one, and evaluation runs kept apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.engine import FAQBot
+from bot.evaluation import evaluate_bot
+
+# --- pinyin ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "faq_id"),
+    [
+        ("you jiangxuejin ma", "scholarships"),  # "you" and "ma" are English words too; "jiangxuejin" is not
+        ("yi nian zhao duoshao ren", "admissions-quota"),  # lone syllables with one clear word: 招, 人
+        ("kaoyan keyi ma", "postgraduate"),
+    ],
+)
+def test_pinyin_questions_are_read_as_chinese(bot: FAQBot, message: str, faq_id: str) -> None:
+    reply = bot.ask(message)
+    assert (reply.kind, reply.faq_id, reply.lang) == ("answer", faq_id, "zh")
+
+
+def test_an_out_of_scope_topic_in_pinyin_is_declined(bot: FAQBot) -> None:
+    assert bot.ask("sushe ji ren jian").kind == "decline"  # 宿舍几人间
+
+
+def test_an_english_question_with_a_misspelt_place_is_not_read_as_pinyin(bot: FAQBot) -> None:
+    reply = bot.ask("hennan quota")
+    assert (reply.faq_id, reply.entity) == ("province-quota", "henan")
+
+
+# --- another institution -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "浙江大学医学院的学费是多少？",
+        "What are the admission requirements of Jahrom University of Medical Sciences?",
+        "does fudan also have a program with leicester",
+        "Can students from Hong Kong or Macau apply to this programme?",
+    ],
+)
+def test_a_question_about_another_institution_or_region_is_declined(bot: FAQBot, message: str) -> None:
+    assert bot.ask(message).kind == "decline"
+
+
+@pytest.mark.parametrize(
+    ("message", "faq_id"),
+    [("重庆医科大学的学费多少", "tuition-fee"), ("Is Leicester a good university?", "uol-ranking")],
+)
+def test_the_programmes_own_universities_are_not_another_institution(
+    bot: FAQBot, message: str, faq_id: str
+) -> None:
+    assert bot.ask(message).faq_id == faq_id
+
+
+# --- several questions in one message -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "faq_ids"),
+    [
+        ("fee per year and is there an oral test?", ["tuition-fee", "oral-exam"]),  # a topic, then a question
+        ("有啥奖学金，还有要不要出国", ["scholarships", "study-in-uk"]),  # 啥 asks
+        ("xuefei duoshao, yingyu yao duoshao fen", ["tuition-fee", "english-requirement"]),  # pinyin list
+        ("Jinyun campus address and the phone number?", ["campus-address", "contact-phone"]),
+    ],
+)
+def test_every_question_of_a_loosely_joined_message_is_answered(
+    bot: FAQBot, message: str, faq_ids: list[str]
+) -> None:
+    reply = bot.ask(message)
+    assert [p.faq_id for p in reply.parts] == faq_ids
+
+
+def test_a_part_that_points_back_at_a_declined_part_is_declined_too(bot: FAQBot) -> None:
+    """"it" is the nursing degree, which the documents do not cover: not this programme's fee."""
+    reply = bot.ask("Is there a joint nursing degree with Leicester as well, and what does it cost?")
+    assert reply.kind == "decline"
+    assert "62,000" not in reply.text
+
+
+def test_a_part_that_only_asks_how_long_leans_on_the_declined_part_before_it(bot: FAQBot) -> None:
+    assert bot.ask("英国学生签证怎么办，要多久？").kind == "decline"
+
+
+def test_a_declined_part_does_not_take_a_whole_question_after_it_down(bot: FAQBot) -> None:
+    reply = bot.ask("宿舍几人间？学费多少？")
+    assert [p.kind for p in reply.parts] == ["decline", "answer"]
+    assert "62000" in reply.text
+
+
+# --- small talk --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("message", ["thank u so much!!", "thanks a lot!", "many thanks"])
+def test_thanks_in_any_wording_is_small_talk(bot: FAQBot, message: str) -> None:
+    assert bot.ask(message).kind == "smalltalk"
+
+
+# --- evaluation ---------------------------------------------------------------------------------------
+
+
+def test_one_evaluation_set_does_not_inherit_the_conversations_of_another(bot: FAQBot, tmp_path: Path) -> None:
+    """Each set's questions are asked in fresh sessions: a follow-up in the second set has no context."""
+    first = tmp_path / "first.yaml"
+    first.write_text('items:\n  - {q: "重庆招多少人", lang: zh, expect: ["40"]}\n', encoding="utf-8")
+    second = tmp_path / "second.yaml"
+    second.write_text('items:\n  - {q: "理科呢？", lang: zh, expect: ["35"]}\n', encoding="utf-8")
+    assert evaluate_bot(bot, first).outcomes[0].kind == "ok"
+    assert evaluate_bot(bot, second).outcomes[0].kind != "ok"

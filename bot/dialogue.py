@@ -50,8 +50,9 @@ FOLLOW_UP_POINTER = re.compile(r"\b(them|those|these|they|it|that one)\b|其中|
 POINTS_BACK = re.compile(r"\b(its|it's)\b|(?<![a-z])(it|there)[?.!]*$|它|这个呢|那个呢")
 """A part of a message about what the part before it named: "what does it cost", "how do I apply there?"."""
 ONLY_ASKING = frozenset(
-    "多久 多少 多长 多长时间 几 几年 多少钱 怎么办 怎么样 怎样 如何 cost long much many".split()
-)  # noqa: SIM905
+    {"多久", "多少", "多长", "多长时间", "几", "几年", "多少钱", "怎么办", "怎么样", "怎样", "如何"}
+    | {"cost", "long", "much", "many"}
+)
 """Words that ask without naming what about: a part made only of them leans on the part before."""
 SURE_ON_ITS_OWN = 80.0
 """A follow-up that the matcher answers this surely on its own keeps its own answer."""

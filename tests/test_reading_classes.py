@@ -81,7 +81,7 @@ def test_every_question_of_a_loosely_joined_message_is_answered(
 
 
 def test_a_part_that_points_back_at_a_declined_part_is_declined_too(bot: FAQBot) -> None:
-    """"it" is the nursing degree, which the documents do not cover: not this programme's fee."""
+    """ "it" is the nursing degree, which the documents do not cover: not this programme's fee."""
     reply = bot.ask("Is there a joint nursing degree with Leicester as well, and what does it cost?")
     assert reply.kind == "decline"
     assert "62,000" not in reply.text
@@ -108,7 +108,9 @@ def test_thanks_in_any_wording_is_small_talk(bot: FAQBot, message: str) -> None:
 # --- evaluation ---------------------------------------------------------------------------------------
 
 
-def test_one_evaluation_set_does_not_inherit_the_conversations_of_another(bot: FAQBot, tmp_path: Path) -> None:
+def test_one_evaluation_set_does_not_inherit_the_conversations_of_another(
+    bot: FAQBot, tmp_path: Path
+) -> None:
     """Each set's questions are asked in fresh sessions: a follow-up in the second set has no context."""
     first = tmp_path / "first.yaml"
     first.write_text('items:\n  - {q: "重庆招多少人", lang: zh, expect: ["40"]}\n', encoding="utf-8")

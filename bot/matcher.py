@@ -99,9 +99,12 @@ class Matcher:
         self._cached_match = lru_cache(maxsize=MATCH_CACHE_SIZE)(self._match)
         normalise = self.analyser.normal
         self._out_of_scope = TermSet(normalise(t) for t in corpus.out_of_scope)
+        # An entry asked about an out-of-scope term is one whose phrasings use it; an answer that only mentions
+        # it ("that Gaokao score is the only requirement") does not make the topic its own.
+        self._phrasing_texts = [[normalise(t) for t, _ in e.phrasings()] for e in corpus.entries]
         self._entry_texts = [
-            [normalise(t) for t, _ in e.phrasings()] + [normalise(a) for a in e.answer.values()]
-            for e in corpus.entries
+            texts + [normalise(a) for a in e.answer.values()]
+            for texts, e in zip(self._phrasing_texts, corpus.entries, strict=True)
         ]
         self._answer_features = [self._answer_words(e) for e in corpus.entries]
         self._answer_facts = [{lang: _facts(e.answer[lang]) for lang in e.answer} for e in corpus.entries]
@@ -274,7 +277,7 @@ class Matcher:
         return [name for name in found if not _mentions_word(self._corpus_text, name)]
 
     def _entry_mentions(self, number: int, terms: list[str]) -> bool:
-        return any(term in text for term in terms for text in self._entry_texts[number])
+        return any(term in text for term in terms for text in self._phrasing_texts[number])
 
     def match(self, text: str) -> Match:
         """Answer, suggest or decline, with thresholds from config.yaml (the same text is worked out once)."""

@@ -114,8 +114,30 @@ def detect_language(text: str) -> str:
     chinese = len(CJK.findall(text or ""))
     if not chinese:
         return "en"
-    # Mixes count as Chinese unless English clearly dominates ("can I still be 调剂 into it?").
-    return "zh" if chinese >= len(_LATIN_WORD.findall(text)) else "en"
+    latin = _LATIN_WORD.findall(text)
+    # A mix is in the language of its grammar: "how many 名额 for 四川?" is English with Chinese nouns,
+    # "Leicester的clinical medicine ranking多少" Chinese with English nouns.
+    english_grammar = sum(1 for word in latin if word.lower() in _EN_GRAMMAR)
+    chinese_grammar = len(_ZH_GRAMMAR.findall(text))
+    if chinese_grammar > english_grammar:
+        return "zh"
+    if english_grammar >= ENGLISH_CLAUSE and english_grammar > chinese_grammar:
+        return "en"
+    # Otherwise mixes count as Chinese ("学费 how much") unless English clearly dominates.
+    return "zh" if chinese >= len(latin) else "en"
+
+
+ENGLISH_CLAUSE = 3
+"""English grammar words that make a clause ("how many … for …"), not a borrowed phrase ("how much")."""
+_EN_GRAMMAR = frozenset(
+    re.findall(
+        r"\S+",
+        "how what when where which who why is are am was were do does did can could will would should may must "
+        "i you we he she they it my your our the a an for of to in on at with from and or there many much be "
+        "have has any if not",
+    )
+)
+_ZH_GRAMMAR = re.compile("的|吗|呢|吧|多少|几|怎么|什么|是|有|能|可以|要|在|哪|么|了|和|还|不|啥|咋")
 
 
 def utf8_len(text: str) -> int:

@@ -118,3 +118,30 @@ def test_one_evaluation_set_does_not_inherit_the_conversations_of_another(
     second.write_text('items:\n  - {q: "理科呢？", lang: zh, expect: ["35"]}\n', encoding="utf-8")
     assert evaluate_bot(bot, first).outcomes[0].kind == "ok"
     assert evaluate_bot(bot, second).outcomes[0].kind != "ok"
+
+
+# --- the asker's language -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "lang"),
+    [
+        ("Leicester的clinical medicine ranking多少", "zh"),  # Chinese grammar, English nouns
+        ("how many 名额 for 四川?", "en"),  # English grammar, Chinese nouns
+        ("UoL的degree承认吗", "zh"),
+        ("can I still be 调剂 into it?", "en"),
+    ],
+)
+def test_a_mixed_message_is_answered_in_the_language_of_its_grammar(
+    bot: FAQBot, message: str, lang: str
+) -> None:
+    assert bot.ask(message).lang == lang
+
+
+# --- out of scope -------------------------------------------------------------------------------------
+
+
+def test_an_answer_that_mentions_an_out_of_scope_term_does_not_make_the_topic_its_own(bot: FAQBot) -> None:
+    """The English requirement's answer says "that Gaokao score is the only requirement"; last year's cut-off
+    score is still a topic the documents do not cover."""
+    assert bot.ask("What was the minimum gaokao score to get in last year?").kind == "decline"

@@ -53,6 +53,7 @@ def word_list(name: str) -> frozenset[str]:
 
 
 EN_STOP_WORDS = word_list("en_stop_words.txt")
+_SPACED = re.compile(r"[\s-]+")
 ZH_STOP_WORDS = word_list("zh_stop_words.txt")
 
 
@@ -188,6 +189,7 @@ class Tokeniser:
         self._canonical: dict[str, str] = {}
         self._phrases: dict[str, str] = {}
         self._phrase_pattern: re.Pattern[str] | None = None
+        self._phrase_by_spacing: dict[str, str] = {}
         for group in synonyms:
             self._add_synonym_group([w.strip().lower() for w in group if w and w.strip()])
         for word in extra_words:
@@ -220,7 +222,12 @@ class Tokeniser:
                 self._jieba.add_word(word, freq=5000)
             self._canonical[self._surface_key(word)] = head
         if self._phrases:
-            alternatives = "|".join(re.escape(p) for p in sorted(self._phrases, key=len, reverse=True))
+            # "science-track" is the phrase "science track": a hyphen joins the words as a space does.
+            self._phrase_by_spacing = {_SPACED.sub(" ", p): head for p, head in self._phrases.items()}
+            alternatives = "|".join(
+                re.escape(p).replace(r"\ ", r"[\s-]+").replace(r"\-", r"[\s-]+")
+                for p in sorted(self._phrases, key=len, reverse=True)
+            )
             self._phrase_pattern = re.compile(rf"(?<![0-9a-z])(?:{alternatives})(?![0-9a-z])")
 
     def _surface_key(self, word: str) -> str:
@@ -285,8 +292,10 @@ class Tokeniser:
 
     def tokenise(self, text: str, repair: bool = False) -> Tokens:
         """Index tokens of normalised text; with repair, unknown words are mended against the corpus."""
-        if self._phrase_pattern is not None and " " in text:
-            text = self._phrase_pattern.sub(lambda m: f" {self._phrases[m.group()]} ", text)
+        if self._phrase_pattern is not None and (" " in text or "-" in text):
+            text = self._phrase_pattern.sub(
+                lambda m: f" {self._phrase_by_spacing[_SPACED.sub(' ', m.group())]} ", text
+            )
         english, chinese = self.surface_words(text)
         if repair:
             chinese = self._mend_homophones(chinese)

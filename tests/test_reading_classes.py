@@ -145,3 +145,14 @@ def test_an_answer_that_mentions_an_out_of_scope_term_does_not_make_the_topic_it
     """The English requirement's answer says "that Gaokao score is the only requirement"; last year's cut-off
     score is still a topic the documents do not cover."""
     assert bot.ask("What was the minimum gaokao score to get in last year?").kind == "decline"
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["How many science-track places does Shandong get?", "福建理科生名额多少", "重庆文科生有名额吗"],
+)
+def test_a_province_and_track_question_gets_that_provinces_figures(bot: FAQBot, message: str) -> None:
+    """ "science-track" is the phrase "science track", 理科生 a student of 理科: both name the track."""
+    reply = bot.ask(message)
+    assert (reply.kind, reply.faq_id) == ("answer", "province-quota")
+    assert reply.entity is not None

@@ -37,9 +37,9 @@ REPLY_KEYS = (
 )
 REPLY_FIELDS = {"part_heading": ("question",)}
 """Placeholders a reply may use besides {phone} and {email}."""
-SMALLTALK_MAX_CHARS = 40
-_LATIN_RUN = re.compile(r"[0-9a-z]+")
+SMALLTALK_MAX_CHARS = 60
 """Small talk is short; a longer message is a question even if it opens with a greeting."""
+_LATIN_RUN = re.compile(r"[0-9a-z]+")
 SMALLTALK_ORDER = ("human", "help", "identity", "goodbye", "thanks", "greeting")
 _PINYIN_BREAK = re.compile(r"[,，;；?？]+")
 FOLLOW_UP_START = re.compile(
@@ -54,6 +54,14 @@ ONLY_ASKING = frozenset(
     | {"cost", "long", "much", "many"}
 )
 """Words that ask without naming what about: a part made only of them leans on the part before."""
+PRICE_ONLY = re.compile(
+    r"^(?:大概|大约|一共|总共|要|需要|得|还)*(?:花|交|付)?(?:多少钱|多少|几多钱)(?:啊|呀|呢|吗)?$"
+)
+"""A part asking only a price ("要花多少钱") is about what the part before it named, not tuition."""
+PAIR_GAP = 10.0
+"""How far the third entry must trail the second for the top two to be a pair rather than a wider choice."""
+PAIR_MAX_BYTES = 1800
+"""Two answers given together fit one WeChat reply (2,047 bytes) with their headings."""
 SURE_ON_ITS_OWN = 80.0
 """A follow-up that the matcher answers this surely on its own keeps its own answer."""
 FOLLOW_UP_MAX_CHARS = 14
@@ -404,6 +412,9 @@ class Dialogue:
         if match.decision == "answer" and match.best is not None:
             return self._entry_reply(match.best.entry.id, convo, lang, match.entity, match.confidence, text)
         if match.decision == "suggest":
+            both = self._close_pair(match, lang)
+            if both is not None:
+                return self._compose([(text, m) for m in both], convo, lang)
             items = self._suggestions(match, lang)
             convo.offered = [s.id for s in items]
             lines = [self.texts.say("suggest", lang)] + [f"{n}. {s.question}" for n, s in enumerate(items, 1)]
@@ -449,6 +460,28 @@ class Dialogue:
         # Words many entries use ("how", "many", "多少", "Leicester") may be missing; every telling one is there.
         telling = [w for w in words if not self.matcher.is_common_word(w)]
         return all(w in answer for w in telling) and any(w in answer for w in words)
+
+    def _close_pair(self, match: Match, lang: str) -> tuple[Match, Match] | None:
+        """Both answers, when the two best entries are each a confident answer and only their order is close.
+
+        "How much is the tuition for the Leicester programme?" is as near the CQMU fee as the Leicester-year
+        fee; a family is better served by both short answers, each under its own question, than by a list to
+        choose from. A real ambiguity (a third close entry, a weak pair) still gets the list.
+        """
+        s = self.matcher.settings
+        candidates = match.candidates
+        if len(candidates) < 2 or candidates[1].confidence < s.pair_threshold:
+            return None
+        if len(candidates) > 2 and candidates[2].confidence > candidates[1].confidence - PAIR_GAP:
+            return None  # "英语": the requirement, the first-year support and the teaching language all fit
+        pair = tuple(
+            Match("answer", match.query, (c,), match.query.spotted.key_for(c.entry.variant_entity))
+            for c in candidates[:2]
+        )
+        texts = [m.best.entry.answer_for(lang, m.entity) for m in pair if m.best is not None]
+        if utf8_len("\n".join(texts)) > PAIR_MAX_BYTES:
+            return None
+        return pair[0], pair[1]
 
     def _offered_ids(self, match: Match) -> set[str]:
         return {s.id for s in self._suggestions(match, "en")}
@@ -544,7 +577,7 @@ class Dialogue:
     def _leans_on_the_last(self, question: str) -> bool:
         """True for a question that points back ("how do I apply for it?") or names nothing of its own ("要多久")."""
         normal = self.normaliser.normalise(question)
-        if FOLLOW_UP_POINTER.search(normal) or POINTS_BACK.search(normal):
+        if FOLLOW_UP_POINTER.search(normal) or POINTS_BACK.search(normal) or PRICE_ONLY.match(normal):
             return True
         query = self.matcher.analyse(question)
         own = [w for w in query.tokens.words if w not in _FILLER and w not in ONLY_ASKING]

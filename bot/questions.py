@@ -215,10 +215,10 @@ def _split_zh_connectors(sentence: str) -> list[tuple[str, bool]]:
 
 
 def _split_at_commas(chunk: str) -> list[str]:
-    """Cut at commas only between two Chinese questions ("学费多少，学制几年"); other commas join clauses
-    (English puts "and" or a question mark between its questions; "what if I fail, do I …" is one)."""
+    """Cut at commas only between two questions ("学费多少，学制几年", "what's the fee, how long is it");
+    other commas join clauses ("what if I fail, do I …", "In 2020, how many places …" are one)."""
     if not CJK.search(chunk):
-        return [chunk]
+        return _split_english_commas(chunk)
     cuts = [0]
     for comma in _CLAUSE_COMMA.finditer(chunk):
         before, clause = chunk[cuts[-1] : comma.start()], chunk[comma.end() :]
@@ -226,6 +226,28 @@ def _split_at_commas(chunk: str) -> list[str]:
         # "是单独报名，还是在志愿里填？" is one question with two choices.
         choice = following.lstrip().startswith(_ZH_OR)
         if before.strip(_EDGE) and asks(before) and asks(following) and not choice:
+            cuts.append(comma.end())
+    return [chunk[a:b] for a, b in zip(cuts, [*cuts[1:], len(chunk)], strict=True)]
+
+
+_EN_ASKS_FIRST = re.compile(
+    r"^(what's|whats|what is|what are|how|where|when|which|who|is|are|do|does|can|will)\s", re.IGNORECASE
+)
+"""An English question that opens at once; "what if …", "if …", "in 2020, …" lead into the question instead."""
+
+
+def _split_english_commas(chunk: str) -> list[str]:
+    """Cut where a comma stands between two whole English questions ("What's the tuition, how long is it?")."""
+    cuts = [0]
+    for comma in re.finditer(r",\s*", chunk):
+        before, rest = chunk[cuts[-1] : comma.start()].strip(_EDGE), chunk[comma.end() :]
+        following = re.split(r",\s*", rest, maxsplit=1)[0]
+        if (
+            _EN_ASKS_FIRST.match(_EN_LEAD.sub("", before))
+            and len(before.split()) >= MIN_WORDS
+            and _EN_OPENER.match(following)
+            and len(following.split()) >= MIN_WORDS
+        ):
             cuts.append(comma.end())
     return [chunk[a:b] for a, b in zip(cuts, [*cuts[1:], len(chunk)], strict=True)]
 

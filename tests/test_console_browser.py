@@ -58,7 +58,7 @@ def base_url(
         app.extensions["faqbot"].storage.close()
 
 
-def wait(browser: webdriver.Chrome, seconds: float = 15) -> WebDriverWait:
+def wait(browser: webdriver.Chrome, seconds: float = 40) -> WebDriverWait:
     return WebDriverWait(browser, seconds)
 
 

@@ -141,7 +141,7 @@ def test_a_publish_reaches_both_gunicorn_workers(gunicorn_url: tuple[str, Path])
         f"{url}/admin/api/alternate",
         json={"entry": "contact", "lang": "en", "text": NEW_PHRASING},
         headers={"X-CSRF-Token": csrf},
-        timeout=10,
+        timeout=60,  # a draft brain is built for the first edit
     )
     assert added.status_code == 200
     published_at = time.time()

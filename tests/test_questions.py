@@ -29,6 +29,8 @@ from bot.questions import split_message, split_questions, topic_pair
         ("what is the fee plus do I need IELTS", ["what is the fee", "do I need IELTS"]),
         # a comma between two Chinese questions
         ("学费多少，学制几年", ["学费多少", "学制几年"]),
+        # a comma between two whole English questions
+        ("What's the fee, how long is the course?", ["What's the fee", "how long is the course?"]),
         # numbered lists
         ("1. 学费多少 2. 学制几年 3. 有口试吗", ["学费多少", "学制几年", "有口试吗"]),
         ("①学费多少②学制几年", ["学费多少", "学制几年"]),
@@ -61,6 +63,9 @@ def test_a_message_is_cut_where_a_new_question_starts(message: str, questions: l
         "Who teaches the courses, CQMU or Leicester?",
         "What will my son study in the first years, and where?",
         "Henan students, any places left?",
+        "In 2020, how many places were there?",
+        "Do I need IELTS, or is the gaokao enough?",
+        "What is the fee, roughly?",
     ],
 )
 def test_one_question_stays_whole(message: str) -> None:

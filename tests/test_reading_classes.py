@@ -3,12 +3,15 @@ several questions joined loosely, a part that leans on a declined one, and evalu
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from bot.config import Config
 from bot.engine import FAQBot
 from bot.evaluation import evaluate_bot
+from bot.storage import MemoryStorage
 
 # --- pinyin ------------------------------------------------------------------------------------------
 
@@ -91,6 +94,12 @@ def test_a_part_that_only_asks_how_long_leans_on_the_declined_part_before_it(bot
     assert bot.ask("英国学生签证怎么办，要多久？").kind == "decline"
 
 
+def test_a_part_that_only_asks_a_price_is_about_the_declined_part_not_tuition(bot: FAQBot) -> None:
+    reply = bot.ask("英国签证怎么办，要花多少钱")
+    assert reply.kind == "decline"
+    assert "62000" not in reply.text
+
+
 def test_a_declined_part_does_not_take_a_whole_question_after_it_down(bot: FAQBot) -> None:
     reply = bot.ask("宿舍几人间？学费多少？")
     assert [p.kind for p in reply.parts] == ["decline", "answer"]
@@ -100,9 +109,21 @@ def test_a_declined_part_does_not_take_a_whole_question_after_it_down(bot: FAQBo
 # --- small talk --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("message", ["thank u so much!!", "thanks a lot!", "many thanks"])
+@pytest.mark.parametrize(
+    "message",
+    ["thank u so much!!", "thanks a lot!", "many thanks", "you've been really helpful, thank you so much"],
+)
 def test_thanks_in_any_wording_is_small_talk(bot: FAQBot, message: str) -> None:
     assert bot.ask(message).kind == "smalltalk"
+
+
+@pytest.mark.parametrize(
+    ("message", "lang"), [("are you a real person or a bot?", "en"), ("你是真人还是机器人", "zh")]
+)
+def test_asking_whether_the_bot_is_a_person_gets_who_it_is(bot: FAQBot, message: str, lang: str) -> None:
+    reply = bot.ask(message)
+    assert (reply.kind, reply.lang) == ("smalltalk", lang)
+    assert ("assistant" if lang == "en" else "助手") in reply.text
 
 
 # --- evaluation ---------------------------------------------------------------------------------------
@@ -156,3 +177,29 @@ def test_a_province_and_track_question_gets_that_provinces_figures(bot: FAQBot, 
     reply = bot.ask(message)
     assert (reply.kind, reply.faq_id) == ("answer", "province-quota")
     assert reply.entity is not None
+
+
+# --- close calls ----------------------------------------------------------------------------------------
+
+
+def test_two_close_confident_entries_give_both_answers_each_under_its_question(bot: FAQBot) -> None:
+    """The fee for "the Leicester programme" is as near the CQMU fee as the Leicester-year fee: both are said."""
+    reply = bot.ask("How much is the tuition fee for the Leicester joint programme?")
+    assert reply.kind == "answer"
+    assert {p.faq_id for p in reply.parts} == {"tuition-fee", "uk-year-fee"}
+    assert "62,000" in reply.text and "international student tuition fee" in reply.text
+    assert reply.text.count("Q: ") == 2
+
+
+@pytest.mark.parametrize(("pair_threshold", "kind"), [(101.0, "suggest"), (0.0, "answer")])
+def test_a_close_call_below_the_pair_threshold_gets_a_list_to_choose_from(
+    mini_config: Config, pair_threshold: float, kind: str
+) -> None:
+    """ "email or phone" is as near the e-mail entry as the phone entry: with both above the pair threshold
+    the bot gives both answers; below it, it asks which was meant."""
+    config = replace(mini_config, match=replace(mini_config.match, pair_threshold=pair_threshold))
+    bot = FAQBot(config, MemoryStorage())
+    reply = bot.ask("email or phone")
+    assert reply.kind == kind
+    if kind == "answer":
+        assert {p.faq_id for p in reply.parts} == {"contact-email", "contact-phone"}

@@ -62,6 +62,9 @@ PAIR_GAP = 10.0
 """How far the third entry must trail the second for the top two to be a pair rather than a wider choice."""
 PAIR_MAX_BYTES = 1800
 """Two answers given together fit one WeChat reply (2,047 bytes) with their headings."""
+PLACE_WORDS = frozenset({"leicester", "cqmu", "英国"})
+"""The programme's places as the index stores them: a follow-up naming only one asks the last question there."""
+_EDGE_MARKS = " ?？!！。.,，"
 SURE_ON_ITS_OWN = 80.0
 """A follow-up that the matcher answers this surely on its own keeps its own answer."""
 FOLLOW_UP_MAX_CHARS = 14
@@ -428,6 +431,17 @@ class Dialogue:
         match = self.matcher.match(text)
         if self.matcher.out_of_scope_terms(match.query):
             return match  # "what about Tsinghua's ranking?" is about something else, whatever came before
+        if (
+            match.decision == "answer"
+            and convo.last_question
+            and self._asks_the_last_about_a_place(normal, match)
+        ):
+            # "And at Leicester?" after the fee asks the fee at Leicester, not about the university.
+            place = FOLLOW_UP_END.sub("", FOLLOW_UP_START.sub("", normal))
+            there = self.matcher.match(f"{convo.last_question.strip(_EDGE_MARKS)} {place}")
+            pair = there.decision == "suggest" and self._close_pair(there, match.query.lang) is not None
+            if there.best is not None and (there.decision == "answer" or pair):
+                return there
         if self._narrows_the_last_answer(normal, match, convo):
             previous = self.entries[convo.last_entry or ""]
             best = Candidate(previous, 100.0, Evidence(1.0, 1.0, 1.0, 1.0))
@@ -435,6 +449,15 @@ class Dialogue:
         elif match.decision != "answer" and convo.last_entry:
             match = self._in_context(text, normal, convo, match)
         return match
+
+    def _asks_the_last_about_a_place(self, normal: str, alone: Match) -> bool:
+        """True for a short follow-up naming only one of the programme's places ("and at Leicester?", "那英国呢")."""
+        compact = normal.replace(" ", "")
+        marked = FOLLOW_UP_START.search(normal) or FOLLOW_UP_END.search(compact)
+        if not marked or len(compact) > FOLLOW_UP_MAX_CHARS * (3 if alone.query.lang == "en" else 1):
+            return False
+        content = [w for w in alone.query.tokens.words if w not in _FILLER]
+        return bool(content) and set(content) <= PLACE_WORDS and not alone.query.tokens.unknown
 
     def _narrows_the_last_answer(self, normal: str, alone: Match, convo: Conversation) -> bool:
         """True for a follow-up about a detail of the answer just given: every word of it is in that answer,

@@ -203,3 +203,22 @@ def test_a_close_call_below_the_pair_threshold_gets_a_list_to_choose_from(
     assert reply.kind == kind
     if kind == "answer":
         assert {p.faq_id for p in reply.parts} == {"contact-email", "contact-phone"}
+
+
+# --- follow-ups naming a place ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "then"), [("how much is the tuition?", "And at Leicester?"), ("学费多少", "那莱斯特呢")]
+)
+def test_a_follow_up_naming_only_a_place_asks_the_last_question_there(
+    bot: FAQBot, first: str, then: str
+) -> None:
+    """After the fee, "and at Leicester?" is the fee for the year at Leicester, not a question about Leicester."""
+    bot.ask(first, session="place")
+    reply = bot.ask(then, session="place")
+    assert "uk-year-fee" in {reply.faq_id, *(p.faq_id for p in reply.parts)}
+
+
+def test_a_place_alone_at_the_start_of_a_conversation_is_about_the_place(bot: FAQBot) -> None:
+    assert bot.ask("and at Leicester?", session="fresh-place").faq_id == "about-leicester"

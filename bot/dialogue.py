@@ -482,6 +482,8 @@ class Dialogue:
             return all(w in answer for w in words)
         # Words many entries use ("how", "many", "多少", "Leicester") may be missing; every telling one is there.
         telling = [w for w in words if not self.matcher.is_common_word(w)]
+        if not telling and alone.decision == "answer":
+            return False  # "and years 1 to 3?" after year 5: only common words, and an answer of its own
         return all(w in answer for w in telling) and any(w in answer for w in words)
 
     def _close_pair(self, match: Match, lang: str) -> tuple[Match, Match] | None:

@@ -222,3 +222,9 @@ def test_a_follow_up_naming_only_a_place_asks_the_last_question_there(
 
 def test_a_place_alone_at_the_start_of_a_conversation_is_about_the_place(bot: FAQBot) -> None:
     assert bot.ask("and at Leicester?", session="fresh-place").faq_id == "about-leicester"
+
+
+def test_a_follow_up_of_only_common_words_with_an_answer_of_its_own_moves_on(bot: FAQBot) -> None:
+    """After year 5, "and years 1 to 3?" is about the programme's structure, not year 5 again."""
+    bot.ask("what about year 5?", session="years")
+    assert bot.ask("and years 1 to 3?", session="years").faq_id == "programme-structure"

@@ -426,7 +426,7 @@ class Dialogue:
         best = match.best.entry.id if match.best else None
         return Reply(self.texts.say("decline", lang), "decline", lang, None, match.confidence, best_id=best)
 
-    def _read(self, text: str, normal: str, convo: Conversation) -> Match:
+    def _read(self, text: str, normal: str, convo: Conversation, next_turn: bool = True) -> Match:
         """The matcher's verdict on a question, read with the previous topic when it cannot stand alone."""
         match = self.matcher.match(text)
         if self.matcher.out_of_scope_terms(match.query):
@@ -447,7 +447,11 @@ class Dialogue:
             best = Candidate(previous, 100.0, Evidence(1.0, 1.0, 1.0, 1.0))
             match = Match("answer", match.query, (best,), convo.last_entity)
         elif match.decision != "answer" and convo.last_entry:
-            match = self._in_context(text, normal, convo, match)
+            # Within one message each part asks its own question; across turns the topic carries over.
+            settled = (
+                self._settled_by_the_topic(match, self.entries.get(convo.last_entry)) if next_turn else None
+            )
+            match = settled or self._in_context(text, normal, convo, match)
         return match
 
     def _asks_the_last_about_a_place(self, normal: str, alone: Match) -> bool:
@@ -474,12 +478,23 @@ class Dialogue:
             # back ("how many of them ..."), and neither outweighs a sure answer of its own.
             sure = alone.decision == "answer" and alone.confidence >= SURE_ON_ITS_OWN
             marked = (marked or FOLLOW_UP_POINTER.search(normal)) and not sure
-        short = len(compact) <= FOLLOW_UP_MAX_CHARS * (3 if alone.query.lang == "en" else 1)
+        pointer = FOLLOW_UP_POINTER.search(normal)
+        if convo.last_entity and pointer:
+            marked = True  # "how many of those are for the literature track?" after Chongqing's quota
+        reach = (3 if alone.query.lang == "en" else 1) * (2 if pointer and convo.last_entity else 1)
+        short = len(compact) <= FOLLOW_UP_MAX_CHARS * reach
         if not (marked and short and words):
             return False
         answer = self.normaliser.normalise(previous.answer_for(alone.query.lang, convo.last_entity))
         if convo.last_entity:
-            return all(w in answer for w in words)
+            stated = set(self.matcher.analyse(answer).tokens.words)
+            if pointer:  # "how many of those …": the asking words need not be in the answer, the topic must
+                words = [
+                    w
+                    for w in words
+                    if not self.matcher.is_common_word(w) and not FOLLOW_UP_POINTER.fullmatch(w)
+                ]
+            return bool(words) and all(w in answer or w in stated for w in words)
         # Words many entries use ("how", "many", "多少", "Leicester") may be missing; every telling one is there.
         telling = [w for w in words if not self.matcher.is_common_word(w)]
         if not telling and alone.decision == "answer":
@@ -612,10 +627,10 @@ class Dialogue:
         if background and not self.matcher.analyse(question).spotted.found:
             # The matcher reads a message sentence by sentence, letting a place named in one qualify the others.
             qualified = f"{background}\n{question}"
-            match = self._read(qualified, self.normaliser.normalise(qualified), context)
+            match = self._read(qualified, self.normaliser.normalise(qualified), context, next_turn=False)
             if match.decision == "answer":
                 return match
-        return self._read(question, self.normaliser.normalise(question), context)
+        return self._read(question, self.normaliser.normalise(question), context, next_turn=False)
 
     def _compose(self, readings: list[tuple[str, Match]], convo: Conversation, lang: str) -> Reply:
         """The reply text: each question under its heading, the contacts once for those not answered."""
@@ -692,6 +707,21 @@ class Dialogue:
                 "answer", combined.query, tuple(others), query.spotted.key_for(others[0].entry.variant_entity)
             )
         return alone
+
+    def _settled_by_the_topic(self, alone: Match, previous: Entry | None) -> Match | None:
+        """A close call in which one side is the topic just discussed is about that topic: after the first
+        graduation, "where was the ceremony held?" is that ceremony's place, not the founding ceremony's."""
+        s = self.matcher.settings
+        if alone.decision != "suggest" or previous is None:
+            return None
+        close = [c for c in alone.candidates[: s.max_suggestions] if c.confidence >= s.suggest_threshold]
+        mine = next((c for c in close if c.entry.id == previous.id), None)
+        if mine is None or mine.confidence < s.answer_threshold:
+            return None
+        rest = tuple(c for c in alone.candidates if c is not mine)
+        return Match(
+            "answer", alone.query, (mine, *rest), alone.query.spotted.key_for(previous.variant_entity)
+        )
 
     def _brings_its_own_topic(self, alone: Match, previous: Entry) -> bool:
         """True when the follow-up asks about something else: a word the corpus does not know ("宿舍呢？"), or

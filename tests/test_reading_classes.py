@@ -228,3 +228,32 @@ def test_a_follow_up_of_only_common_words_with_an_answer_of_its_own_moves_on(bot
     """After year 5, "and years 1 to 3?" is about the programme's structure, not year 5 again."""
     bot.ask("what about year 5?", session="years")
     assert bot.ask("and years 1 to 3?", session="years").faq_id == "programme-structure"
+
+
+def test_a_close_call_on_the_next_turn_is_settled_by_the_topic_just_discussed(bot: FAQBot) -> None:
+    """After the first graduation, "where was the ceremony held?" is about that ceremony, not the founding one."""
+    bot.ask("When did the first cohort graduate?", session="ceremony")
+    assert bot.ask("Where was the ceremony held?", session="ceremony").faq_id == "first-graduation"
+
+
+def test_parts_of_one_message_are_not_settled_by_each_others_topic(bot: FAQBot) -> None:
+    reply = bot.ask(
+        "Can I transfer out later? And if I don't apply for this programme, could I still be placed into it?"
+    )
+    assert [p.faq_id for p in reply.parts] == ["transfer-out", "no-automatic-transfer"]
+
+
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [
+        (
+            "How many places are there in Chongqing?",
+            "How many of those are for the literature and history track?",
+        ),
+        ("重庆招多少人", "其中文科几个"),
+    ],
+)
+def test_a_follow_up_pointing_back_narrows_the_places_answer(bot: FAQBot, first: str, then: str) -> None:
+    bot.ask(first, session="those")
+    reply = bot.ask(then, session="those")
+    assert (reply.faq_id, reply.entity) == ("province-quota", "chongqing")

@@ -21,7 +21,7 @@ _ASKS = {
     ),
     TIME: re.compile(
         r"^when\b|[.?!,;]\s*when\b|\bwhen (?:is|are|do|does|did|will|can|was|were|should)\b|what year|which year|"
-        r"what date|which date|what day|哪一?年|什么时候|何时|几月|几号|哪天|哪一天|日期|时间是"
+        r"what date|which date|what day|哪一?年|什么时候|何时|几月|(?<![码话]是)(?<![码话])几号|哪天|哪一天|日期|时间是"
     ),
 }
 _NUMBER = re.compile(r"\d|[一二三四五六七八九十两百千万]+(?:名|个|人|所|位|年|万|月|家|届)")

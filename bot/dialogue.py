@@ -582,6 +582,9 @@ class Dialogue:
                 seen.add(key)
         answered = {m.best.entry.id for _, m in kept if m.decision == "answer" and m.best is not None}
         if not answered:
+            if any(self.matcher.out_of_scope_terms(m.query) for _, m in readings):
+                # "Is there a pharmacy programme too? What's its quota?": read whole, it would be our quota.
+                return Reply(self.texts.say("decline", lang), "decline", lang, None, 0.0)
             return None
         # A "did you mean" list that offers an entry answered above only repeats it.
         kept = [(q, m) for q, m in kept if m.decision != "suggest" or not answered & self._offered_ids(m)]

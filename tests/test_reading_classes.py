@@ -257,3 +257,23 @@ def test_a_follow_up_pointing_back_narrows_the_places_answer(bot: FAQBot, first:
     bot.ask(first, session="those")
     reply = bot.ask(then, session="those")
     assert (reply.faq_id, reply.entity) == ("province-quota", "chongqing")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Is there also a pharmacy programme run with Leicester? What's its quota?",
+        "Does CQMU also run a joint nursing degree with Leicester? What are its fees?",
+    ],
+)
+def test_a_message_about_another_programme_is_declined_not_read_whole_as_ours(
+    bot: FAQBot, message: str
+) -> None:
+    reply = bot.ask(message)
+    assert reply.kind == "decline"
+    assert "115" not in reply.text and "62,000" not in reply.text
+
+
+@pytest.mark.parametrize("message", ["國際醫學院的電話號碼是幾號？", "国际医学院电话几号"])
+def test_asking_which_number_a_phone_is_is_not_asking_a_date(bot: FAQBot, message: str) -> None:
+    assert "68480331" in bot.ask(message).text

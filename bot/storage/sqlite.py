@@ -332,7 +332,11 @@ class SQLiteStorage:
 
     def _keep_up(self, stop: threading.Event) -> None:
         """Checkpoint the write-ahead log every second and delete expired state every minute."""
-        connection = sqlite3.connect(self.path, timeout=_SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        # Opening and closing are inside SQLite too (its allocator's lock): a fork must not land in them either.
+        with _FORK_GATE.working():
+            connection = sqlite3.connect(
+                self.path, timeout=_SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None
+            )
         last_cleanup = time.monotonic()
         try:
             while not stop.wait(CHECKPOINT_SECONDS):
@@ -345,7 +349,8 @@ class SQLiteStorage:
                 except (sqlite3.Error, StorageError) as exc:
                     log.warning("SQLite upkeep of %s failed, will retry: %s", self.path, exc)
         finally:
-            connection.close()
+            with _FORK_GATE.working():
+                connection.close()
 
     @contextmanager
     def _locked(self) -> Iterator[sqlite3.Connection]:
@@ -582,5 +587,6 @@ class SQLiteStorage:
             idle, self._idle = self._idle, []
             self._open -= len(idle)
             self._pool_lock.notify_all()
-        for connection in idle:
-            connection.close()
+        with _FORK_GATE.working():
+            for connection in idle:
+                connection.close()

@@ -15,7 +15,8 @@ workers = int(os.environ.get("FAQBOT_WORKERS", multiprocessing.cpu_count() * 2 +
 # - gthread with two threads rather than sync: the same run gave /wechat / bare 0.37 and 0.45 with gthread,
 #   0.44 and 0.24 with sync (a shared, busy machine); sync workers also close every connection and sit idle
 #   through each storage wait, while a second thread overlaps those waits. Four threads measured slower
-#   than two (bench/README.md).
+#   than two (bench/README.md). Measured again with one storage write per message: gthread 0.29 and 0.31,
+#   sync 0.38 and 0.30, alternating on the same machine: no clear winner, so the keep-alive model stays.
 worker_class = "gthread"
 threads = int(os.environ.get("FAQBOT_THREADS", 2))
 # WeChat waits 5 s for a passive reply; anything slower is already lost, so do not hold a worker longer.

@@ -167,8 +167,9 @@ def _wrk_phases(
         for name, port, kind, path in endpoints:
             number += 1
             script = workdir / f"wrk-{number}.lua"
-            script.write_text(wrk_script(kind, path, questions, number, token), encoding="utf-8")
-            run = wrk_drive(port, script, args.clients, args.warmup if turn < 0 else slice_seconds)
+            seconds = args.warmup if turn < 0 else slice_seconds
+            script.write_text(wrk_script(kind, path, questions, number, token, seconds), encoding="utf-8")
+            run = wrk_drive(port, script, args.clients, seconds)
             if turn >= 0:
                 runs[name].append(run)
     return {

@@ -26,12 +26,11 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from harness import ROOT, free_port, production_spec, sqlite_url, write_config
 
-from bot.wechat import sign  # noqa: E402
+from bot.wechat import sign
 
 TOKEN = "soak-token"
 QUESTIONS = [
@@ -46,31 +45,13 @@ QUESTIONS = [
 ]
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def write_config(workdir: Path) -> Path:
-    data = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
-    data["corpus_dir"] = str(ROOT / "faq_corpus")
-    data["storage"] = f"sqlite:///{workdir / 'faqbot.db'}"
-    data["server"].update({"rate_limit_per_minute": 0, "rate_limit_per_address": 0, "watch_corpus": True})
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return path
-
-
 def start(kind: str, config: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = {**os.environ, "FAQBOT_WECHAT_TOKEN": TOKEN, "FAQBOT_BIND": f"127.0.0.1:{port}"}
     if kind == "dev":
         command = [sys.executable, "server.py", "--config", str(config), "--port", str(port)]
     else:
-        spec = f"soak_bench:production_app({str(config)!r})"
+        spec = production_spec(config)
         command = [
             sys.executable,
             "-m",
@@ -94,13 +75,6 @@ def start(kind: str, config: Path, workdir: Path) -> tuple[subprocess.Popen[byte
             time.sleep(0.2)
     process.kill()
     raise RuntimeError(f"{kind} server did not start; see {workdir / (kind + '.log')}")
-
-
-def production_app(config_path: str):
-    from bot.config import load_config
-    from server import create_app
-
-    return create_app(load_config(config_path))
 
 
 def request(
@@ -160,7 +134,8 @@ def p99(latencies: list[float]) -> float:
 def soak(kind: str, requests: int, window: int) -> None:
     with tempfile.TemporaryDirectory(prefix=f"faqbot-soak-{kind}-") as folder:
         workdir = Path(folder)
-        process, port = start(kind, write_config(workdir), workdir)
+        config = write_config(workdir, ROOT / "faq_corpus", sqlite_url(workdir / "faqbot.db"))
+        process, port = start(kind, config, workdir)
         rng = random.Random(7)
         rows = []
         try:

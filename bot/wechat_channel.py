@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 
 from bot.config import WeChatConfig
 from bot.engine import FAQBot
-from bot.storage import StorageError, Writes
+from bot.storage import ClaimTaken, StorageError, Writes
 from bot.wechat import (
     IncomingMessage,
     ReplayedRequest,
@@ -69,42 +69,37 @@ class WeChatChannel:
             return 404, "WeChat is not configured (set FAQBOT_WECHAT_TOKEN)", TEXT
         try:
             message, encrypted = open_request(self.settings, params, body, self.clock())
-            self._refuse_replay(params, message)
+            reply_xml = self._reply_once(message, params)
         except WeChatError as exc:
             log.warning("refused a WeChat delivery: %s", type(exc).__name__)
             return _status_of(exc), _reason(exc), TEXT
-        reply_xml = self._reply_once(message)
         if reply_xml == SUCCESS:
             return 200, SUCCESS, TEXT
         if encrypted:
             reply_xml = seal_reply(self.settings, reply_xml, self.clock())
         return 200, reply_xml, XML
 
-    def _refuse_replay(self, params: Mapping[str, str], message: IncomingMessage) -> None:
-        """Refuse a (timestamp, nonce) pair that another delivery already used within the clock skew.
+    def _claim(self, params: Mapping[str, str], message: IncomingMessage, writes: Writes) -> None:
+        """Claim the request's (timestamp, nonce) for this message, in the same write as its reply.
 
         In plain mode the signature covers only the timestamp and nonce, not the body: whoever sees a signed
         query string could send any message under it. The pair is claimed in shared storage, so every worker
-        and server agrees; WeChat's own retries of the same message carry the same message and pass.
+        and server agrees, and a pair already claimed for another message is refused (ReplayedRequest) with
+        nothing kept; WeChat's own retries of the same message carry the same message and pass.
         """
         claim = f"nonce:{params.get('timestamp')}:{params.get('nonce')}"
-        sender = f"{message.from_user}|{message.dedupe_key}"
-        window = 2 * self.config.max_clock_skew + 1
-        try:
-            holder = self.bot.storage.deliver(claim, sender, window, Writes())
-        except StorageError as exc:
-            self.bot.storage_failed(exc, "replayed deliveries not detected")
-            return
-        if holder != sender:
-            raise ReplayedRequest("timestamp and nonce already used by another delivery")
+        writes.with_claim(
+            claim, f"{message.from_user}|{message.dedupe_key}", 2 * self.config.max_clock_skew + 1
+        )
 
-    def _reply_once(self, message: IncomingMessage) -> str:
+    def _reply_once(self, message: IncomingMessage, params: Mapping[str, str]) -> str:
         """The reply for a delivery; WeChat's retries of it get the same reply and are not counted again.
 
-        The reply is kept with the conversation and the question log in one transaction; when the message was
-        answered before (this is a retry) or a retry of it was answered first, that reply stands and this
-        one's changes are dropped. The stored reply is looked up first, so that a retry is neither answered nor
-        counted toward the rate limit again; a first delivery costs that read and one transaction.
+        The reply is kept with the request's claim, the conversation and the question log in one transaction;
+        when the message was answered before (this is a retry) or a retry of it was answered first, that reply
+        stands and this one's changes are dropped. The stored reply is looked up first, so that a retry is
+        neither answered nor counted toward the rate limit again; a first delivery costs that read and one
+        transaction.
         """
         key = "wx:" + message.dedupe_key
         try:
@@ -116,9 +111,12 @@ class WeChatChannel:
             self.bot.observer.retry_answered()
             return earlier  # a retry: answered before, and not counted again toward the rate limit
         writes = Writes()
+        self._claim(params, message, writes)
         reply_xml = self._reply_to(message, writes)
         try:
             kept = self.bot.storage.deliver(key, reply_xml, self.bot.config.dialogue.dedupe_ttl, writes)
+        except ClaimTaken as exc:
+            raise ReplayedRequest("timestamp and nonce already used by another delivery") from exc
         except StorageError as exc:
             self.bot.observer.storage_error(exc)
             self.bot.storage_failed(exc, "reply, conversation and question log not kept")

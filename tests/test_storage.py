@@ -20,6 +20,7 @@ from redis_server import (  # noqa: F401 (the fixtures register by being importe
 )
 
 from bot.storage import (
+    ClaimTaken,
     MemoryStorage,
     QuestionRecord,
     SQLiteStorage,
@@ -265,6 +266,39 @@ def test_a_second_delivery_of_a_message_asking_several_things_logs_none_again(ba
     assert [record.time for record in backend.storage.questions()] == [100.0, 101.0, 102.0]
 
 
+def test_a_delivery_claims_its_key_for_its_holder(backend: Backend) -> None:
+    writes = _turn("甲").with_claim("nonce:1:a", "甲|msg:1", LONG_TTL)
+    assert backend.storage.deliver("msg:1", "reply", LONG_TTL, writes) == "reply"
+    assert backend.storage.load_reply("nonce:1:a") == "甲|msg:1"
+
+
+def test_a_claim_held_by_another_refuses_the_delivery_and_keeps_nothing(backend: Backend) -> None:
+    backend.storage.deliver(
+        "msg:1", "first", LONG_TTL, Writes().with_claim("nonce:1:a", "甲|msg:1", LONG_TTL)
+    )
+    with pytest.raises(ClaimTaken):
+        backend.storage.deliver(
+            "msg:2", "forged", LONG_TTL, _turn("乙").with_claim("nonce:1:a", "乙|msg:2", LONG_TTL)
+        )
+    assert backend.storage.load_reply("msg:2") is None
+    assert backend.storage.load_session("s:乙") is None
+    assert backend.storage.questions() == []
+
+
+def test_a_claim_held_by_the_same_holder_lets_the_delivery_through(backend: Backend) -> None:
+    backend.storage.deliver("msg:1", "one", SHORT_TTL, Writes().with_claim("nonce:1:a", "甲|msg:1", LONG_TTL))
+    backend.pass_time(PAST_SHORT_TTL)
+    again = Writes().with_claim("nonce:1:a", "甲|msg:1", LONG_TTL)
+    assert backend.storage.deliver("msg:1", "again", LONG_TTL, again) == "again"
+
+
+def test_an_expired_claim_can_be_taken_by_another(backend: Backend) -> None:
+    backend.storage.deliver("msg:1", "one", LONG_TTL, Writes().with_claim("nonce:1:a", "甲|msg:1", SHORT_TTL))
+    backend.pass_time(PAST_SHORT_TTL)
+    later = Writes().with_claim("nonce:1:a", "乙|msg:2", LONG_TTL)
+    assert backend.storage.deliver("msg:2", "two", LONG_TTL, later) == "two"
+
+
 def test_deliveries_are_per_key(backend: Backend) -> None:
     assert backend.storage.deliver("msg:1", "one", LONG_TTL, Writes()) == "one"
     assert backend.storage.deliver("msg:2", "two", LONG_TTL, Writes()) == "two"
@@ -487,6 +521,22 @@ def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
         (mode,) = raw.execute("PRAGMA journal_mode").fetchone()
     raw.close()
     assert mode == "wal"
+
+
+def test_sqlite_file_of_an_earlier_version_gets_claims_and_keeps_its_data(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "faqbot.db") as raw:
+        raw.executescript(storage_module._SQLITE_SCHEMA)
+        raw.execute("CREATE TABLE turns (reply_key TEXT, reply TEXT, reply_until REAL, now REAL)")
+        raw.execute("INSERT INTO sessions VALUES ('s:old', '{\"step\": 1}', 9e9)")
+    raw.close()
+    storage = SQLiteStorage(tmp_path / "faqbot.db")
+    try:
+        assert storage.load_session("s:old") == {"step": 1}
+        claimed = Writes().with_claim("nonce:1:a", "甲|msg:1", LONG_TTL)
+        assert storage.deliver("msg:1", "reply", LONG_TTL, claimed) == "reply"
+        assert storage.load_reply("nonce:1:a") == "甲|msg:1"
+    finally:
+        storage.close()
 
 
 def test_sqlite_instances_on_one_file_share_state(tmp_path: Path) -> None:

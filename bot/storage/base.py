@@ -37,6 +37,10 @@ class StorageError(Exception):
     """The backend is unreachable or failed; callers degrade gracefully instead of crashing."""
 
 
+class ClaimTaken(Exception):
+    """A delivery's claim (``Writes.with_claim``) is held by another holder: nothing was written."""
+
+
 @dataclass(frozen=True)
 class QuestionRecord:
     """One asked question as logged for stats and the report of declined questions."""
@@ -121,6 +125,7 @@ class Writes:
     session: tuple[str, str, float] | None = None  # key, state as JSON, ttl in seconds
     question: QuestionRecord | None = None
     more_questions: list[QuestionRecord] = field(default_factory=list)  # a message that asks several things
+    claim: tuple[str, str, float] | None = None  # key, holder, ttl in seconds; only deliver honours it
 
     def with_session(self, key: str, state: dict, ttl_seconds: float) -> Writes:
         """Store a session's state for ttl_seconds (replacing any earlier state)."""
@@ -134,6 +139,16 @@ class Writes:
             self.question = record
         else:
             self.more_questions.append(record)
+        return self
+
+    def with_claim(self, key: str, holder: str, ttl_seconds: float) -> Writes:
+        """Claim key for holder for ttl_seconds in the same step; deliver refuses it when another holds it.
+
+        The WeChat channel claims a request's (timestamp, nonce) with the message it carried, so a replayed
+        query string with another message is refused, without a write of its own.
+        """
+        require_positive_seconds("ttl_seconds", ttl_seconds)
+        self.claim = (key, holder, ttl_seconds)
         return self
 
     @property
@@ -164,6 +179,7 @@ class Storage(Protocol):
 
         If the delivery already has a live reply (a retry raced this one and won), nothing is written and
         that earlier reply is returned, so a message is answered and counted once; otherwise reply is.
+        Raises ClaimTaken, writing nothing, when writes carry a claim that another holder has (a replay).
         """
         ...
 

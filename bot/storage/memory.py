@@ -11,6 +11,7 @@ from typing import Any
 from bot.storage.base import (
     CLEANUP_SECONDS,
     QUESTION_LOG_CAP,
+    ClaimTaken,
     Clock,
     QuestionCounts,
     QuestionRecord,
@@ -100,6 +101,12 @@ class MemoryStorage:
             earlier = self._live(self._replies, key, now)
             if earlier is not None:
                 return earlier.value
+            if writes.claim is not None:
+                claim, holder, claim_ttl = writes.claim
+                held = self._live(self._replies, claim, now)
+                if held is not None and held.value != holder:
+                    raise ClaimTaken(claim)
+                self._replies[claim] = _Expiring(holder, now + claim_ttl)
             self._replies[key] = _Expiring(reply, now + ttl_seconds)
             self._apply(writes, now)
             return reply

@@ -14,6 +14,7 @@ from redis.retry import Retry
 
 from bot.storage.base import (
     QUESTION_LOG_CAP,
+    ClaimTaken,
     QuestionCounts,
     QuestionRecord,
     StorageError,
@@ -30,17 +31,23 @@ HEALTH_CHECK_INTERVAL_SECONDS = 5
 _QUESTION_PAGE = 10_000
 
 
-# KEYS: reply, question log[, session]. ARGV: reply, its TTL in ms, log cap, the questions as JSON lines (or ""),
-# [session state, its TTL in ms]. Returns the earlier reply, or nil when this one was kept.
+# KEYS: reply, question log, session (or ""), claim (or ""). ARGV: reply, its TTL in ms, log cap, the
+# questions as JSON lines (or ""), session state, its TTL in ms, claim holder, its TTL in ms. Returns the earlier
+# reply, false when this one was kept, or {holder} when another holder has the claim (nothing written).
 _DELIVER_SCRIPT = """
 local earlier = redis.call('GET', KEYS[1])
 if earlier then return earlier end
+if KEYS[4] ~= '' then
+  local holder = redis.call('GET', KEYS[4])
+  if holder and holder ~= ARGV[7] then return {holder} end
+  redis.call('SET', KEYS[4], ARGV[7], 'PX', ARGV[8])
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 if ARGV[4] ~= '' then
   for question in string.gmatch(ARGV[4], '[^\\n]+') do redis.call('RPUSH', KEYS[2], question) end
   redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
 end
-if KEYS[3] then redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[6]) end
+if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[6]) end
 return false
 """
 
@@ -140,8 +147,20 @@ class RedisStorage:
             session, text, ttl = writes.session
             keys.append(self._key("session", session))
             arguments += [text, _milliseconds(ttl)]
+        else:
+            keys.append("")
+            arguments += ["", 1]
+        if writes.claim is not None:
+            claim, holder, claim_ttl = writes.claim
+            keys.append(self._key("reply", claim))
+            arguments += [holder, _milliseconds(claim_ttl)]
+        else:
+            keys.append("")
+            arguments += ["", 1]
         with self._errors():
             earlier = self._deliver_script(keys=keys, args=arguments)
+        if isinstance(earlier, list):
+            raise ClaimTaken(writes.claim[0] if writes.claim else "")
         return reply if earlier is None else earlier
 
     def load_reply(self, key: str) -> str | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.storage.base import (
     CLEANUP_SECONDS,
+    ClaimTaken,
     Clock,
     QuestionCounts,
     QuestionRecord,
@@ -62,14 +63,21 @@ CREATE TABLE IF NOT EXISTS questions (
     best_id TEXT,
     score REAL NOT NULL
 );
+"""
+_TURNS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
     reply_key TEXT, reply TEXT, reply_until REAL, now REAL,
     session_key TEXT, state TEXT, session_until REAL,
-    time REAL, user TEXT, channel TEXT, text TEXT, lang TEXT, outcome TEXT, faq_id TEXT, best_id TEXT, score REAL
+    time REAL, user TEXT, channel TEXT, text TEXT, lang TEXT, outcome TEXT, faq_id TEXT, best_id TEXT, score REAL,
+    claim_key TEXT, claim_holder TEXT, claim_until REAL
 );
 CREATE TRIGGER IF NOT EXISTS file_turn BEFORE INSERT ON turns BEGIN
     SELECT RAISE(IGNORE) WHERE NEW.reply_key IS NOT NULL
         AND EXISTS (SELECT 1 FROM replies WHERE key = NEW.reply_key AND expires_at > NEW.now);
+    SELECT RAISE(ABORT, 'claim taken') WHERE NEW.claim_key IS NOT NULL AND EXISTS (
+        SELECT 1 FROM replies WHERE key = NEW.claim_key AND expires_at > NEW.now AND reply <> NEW.claim_holder);
+    INSERT OR REPLACE INTO replies (key, reply, expires_at)
+        SELECT NEW.claim_key, NEW.claim_holder, NEW.claim_until WHERE NEW.claim_key IS NOT NULL;
     INSERT OR REPLACE INTO replies (key, reply, expires_at)
         SELECT NEW.reply_key, NEW.reply, NEW.reply_until WHERE NEW.reply_key IS NOT NULL;
     INSERT OR REPLACE INTO sessions (key, state, expires_at)
@@ -82,15 +90,18 @@ CREATE TRIGGER IF NOT EXISTS file_turn BEFORE INSERT ON turns BEGIN
 END;
 """
 # One message's changes go in as one row of `turns`, which keeps nothing: its trigger files the reply, the
-# session and the question away, or drops them all when the delivery already has a live reply. One statement
+# claim, the session and the question away, drops them all when the delivery already has a live reply, and
+# refuses them all (ABORT) when another holder has the claim. One statement
 # is one transaction, and SQLite holds its write lock only while that statement runs, without the GIL; a
 # transaction of several statements would hold it across Python code, while this thread waits for the GIL.
 _FILE_TURN = (
     "INSERT INTO turns (reply_key, reply, reply_until, now, session_key, state, session_until,"
-    " time, user, channel, text, lang, outcome, faq_id, best_id, score)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " time, user, channel, text, lang, outcome, faq_id, best_id, score, claim_key, claim_holder, claim_until)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_CLAIM_TAKEN = "claim taken"
 _NO_SESSION = (None, None, None)
+_NO_CLAIM = (None, None, None)
 _NO_QUESTION = (None,) * 9
 # The further questions of a message that asks several things, logged in the same transaction as its turn.
 _LOG_QUESTION = (
@@ -109,6 +120,16 @@ DELETE FROM questions WHERE id < coalesce(
 
 
 _LIVE: weakref.WeakSet[SQLiteStorage] = weakref.WeakSet()
+
+
+def _drop_turns_without_claims(connection: sqlite3.Connection) -> None:
+    """A database made before turns had claim columns: make its turns table (always empty) and trigger anew.
+
+    In one transaction, so that another process's write never finds the table missing.
+    """
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(turns)")}
+    if columns and "claim_key" not in columns:
+        connection.executescript(f"BEGIN IMMEDIATE; DROP TABLE IF EXISTS turns; {_TURNS_SCHEMA} COMMIT;")
 
 
 class _ForkGate:
@@ -201,7 +222,8 @@ class SQLiteStorage:
             with self._connection() as connection:
                 connection.execute("PRAGMA journal_mode=WAL")
                 with self._write_lock:
-                    connection.executescript(_SQLITE_SCHEMA)
+                    _drop_turns_without_claims(connection)
+                    connection.executescript(_SQLITE_SCHEMA + _TURNS_SCHEMA)
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -310,7 +332,11 @@ class SQLiteStorage:
 
     def _keep_up(self, stop: threading.Event) -> None:
         """Checkpoint the write-ahead log every second and delete expired state every minute."""
-        connection = sqlite3.connect(self.path, timeout=_SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        # Opening and closing are inside SQLite too (its allocator's lock): a fork must not land in them either.
+        with _FORK_GATE.working():
+            connection = sqlite3.connect(
+                self.path, timeout=_SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None
+            )
         last_cleanup = time.monotonic()
         try:
             while not stop.wait(CHECKPOINT_SECONDS):
@@ -323,7 +349,8 @@ class SQLiteStorage:
                 except (sqlite3.Error, StorageError) as exc:
                     log.warning("SQLite upkeep of %s failed, will retry: %s", self.path, exc)
         finally:
-            connection.close()
+            with _FORK_GATE.working():
+                connection.close()
 
     @contextmanager
     def _locked(self) -> Iterator[sqlite3.Connection]:
@@ -384,11 +411,21 @@ class SQLiteStorage:
             key, state, ttl = writes.session
             session = (key, state, now + ttl)
         question = writes.question.as_row() if writes.question is not None else _NO_QUESTION
-        if writes.more_questions:
-            return self._file_several(connection, delivery + session + question, writes.more_questions)
-        before = connection.total_changes
-        connection.execute(_FILE_TURN, delivery + session + question)
-        return connection.total_changes != before
+        claim = _NO_CLAIM
+        if writes.claim is not None:
+            key, holder, ttl = writes.claim
+            claim = (key, holder, now + ttl)
+        turn = delivery + session + question + claim
+        try:
+            if writes.more_questions:
+                return self._file_several(connection, turn, writes.more_questions)
+            before = connection.total_changes
+            connection.execute(_FILE_TURN, turn)
+            return connection.total_changes != before
+        except sqlite3.IntegrityError as exc:
+            if str(exc) == _CLAIM_TAKEN and writes.claim is not None:
+                raise ClaimTaken(writes.claim[0]) from None
+            raise
 
     def _file_several(self, connection: sqlite3.Connection, turn: tuple, more: list[QuestionRecord]) -> bool:
         """A turn whose message asked several things: its further questions go in with it, or not at all."""
@@ -550,5 +587,6 @@ class SQLiteStorage:
             idle, self._idle = self._idle, []
             self._open -= len(idle)
             self._pool_lock.notify_all()
-        for connection in idle:
-            connection.close()
+        with _FORK_GATE.working():
+            for connection in idle:
+                connection.close()

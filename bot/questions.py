@@ -26,7 +26,8 @@ _NUMBER_MARK = re.compile(r"(?:(?:^|(?<=[\s。？?！!；;，,:：]))[(（]?([1-
 _SENTENCE_END = re.compile(r"(?<=[。？?！!；;\n：])|(?<=:)(?![\d/])|(?<=[a-z0-9)]\.)\s+", re.IGNORECASE)
 _ZH_CONNECTOR = re.compile(r"(另外|此外|还有就是|还有|以及|再就是|顺便问一下|顺便问下|还想问一下|还想问)")
 _EN_CONNECTOR = re.compile(r",?\s+(?:and also|and|also|plus|as well as)\s+(?=\w)", re.IGNORECASE)
-_CLAUSE_COMMA = re.compile(r"[，,]\s*")
+_CLAUSE_COMMA = re.compile(r"[，,]\s*|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
+"""A comma, or in chat a space between two Chinese stretches ("学制几年 第五年干什么")."""
 _LIST_COMMA = re.compile(r"\s*[、]\s*")
 _EN_LIST = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+", re.IGNORECASE)
 _ZH_LAST_ITEM = re.compile(r"(和|以及|及|还有)(?=[^和及]{1,8}$)")
@@ -37,7 +38,7 @@ _EN_OPENER = re.compile(
     re.IGNORECASE,
 )
 _ZH_ASKS = re.compile(
-    r"吗|呢|么|多少|几|什么|啥|咋|怎么|怎样|如何|哪|是否|能否|可否|有没有|是不是|能不能|会不会|要不要|需不需要|可不可以|多久|多长|"
+    r"吗|呢|么|多少|几|什么|啥|咋|谁|怎么|怎样|如何|哪|是否|能否|可否|有没有|是不是|能不能|会不会|要不要|需不需要|可不可以|多久|多长|"
     r"请问|想问|想了解|想知道"
 )
 _EN_LEAD = re.compile(

@@ -29,6 +29,9 @@ from bot.questions import split_message, split_questions, topic_pair
         ("what is the fee plus do I need IELTS", ["what is the fee", "do I need IELTS"]),
         # a comma between two Chinese questions
         ("学费多少，学制几年", ["学费多少", "学制几年"]),
+        # a space between two Chinese questions, as typed in chat
+        ("学制几年 第五年干什么", ["学制几年", "第五年干什么"]),
+        ("国际医学院什么时候成立的 首任院长是谁", ["国际医学院什么时候成立的", "首任院长是谁"]),
         # a comma between two whole English questions
         ("What's the fee, how long is the course?", ["What's the fee", "how long is the course?"]),
         # numbered lists
@@ -63,6 +66,8 @@ def test_a_message_is_cut_where_a_new_question_starts(message: str, questions: l
         "Who teaches the courses, CQMU or Leicester?",
         "What will my son study in the first years, and where?",
         "Henan students, any places left?",
+        "我是河南的 学费多少",
+        "重庆 四川各招多少",
         "In 2020, how many places were there?",
         "Do I need IELTS, or is the gaokao enough?",
         "What is the fee, roughly?",

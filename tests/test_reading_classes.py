@@ -277,3 +277,27 @@ def test_a_message_about_another_programme_is_declined_not_read_whole_as_ours(
 @pytest.mark.parametrize("message", ["國際醫學院的電話號碼是幾號？", "国际医学院电话几号"])
 def test_asking_which_number_a_phone_is_is_not_asking_a_date(bot: FAQBot, message: str) -> None:
     assert "68480331" in bot.ask(message).text
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "How much is the master's tuition at Leicester for CQMU graduates?",
+        "重医研究生学费多少",
+        "去英国那年需要雅思多少分",
+        "What IELTS score do I need before going to Leicester in year 4?",
+        "重庆市教育考试院电话多少",
+        "What are the dorms like? How many people share a room?",
+        "出国留学奖学金金额是多少",
+    ],
+)
+def test_a_fee_score_or_number_of_something_else_is_declined(bot: FAQBot, message: str) -> None:
+    """Another programme's fee, another exam's score, another office's phone: not this programme's figures."""
+    assert bot.ask(message).kind == "decline"
+
+
+@pytest.mark.parametrize(
+    "message", ["需要考雅思吗", "do I need IELTS?", "学费多少", "What's the phone number?"]
+)
+def test_the_programmes_own_figures_are_still_answered(bot: FAQBot, message: str) -> None:
+    assert bot.ask(message).kind == "answer"

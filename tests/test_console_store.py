@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from app_helpers import SettableClock
-from console_helpers import PASSWORD, copy_corpus
+from console_helpers import PASSWORD, RIGHT_ENTRY, WRONG_ENTRY, WRONG_QUESTION, copy_corpus
 from redis_server import (  # noqa: F401 (the fixtures register by being imported)
     RedisServer,
     own_redis_server_fixture,
@@ -18,7 +18,9 @@ from redis_server import (  # noqa: F401 (the fixtures register by being importe
 from werkzeug.security import check_password_hash
 
 from bot.cli import main
+from bot.config import load_config
 from bot.console.accounts import AccountError, add_account
+from bot.console.service import failure_records
 from bot.console.store import (
     LOCKOUT_FAILURES,
     LOCKOUT_SECONDS,
@@ -36,6 +38,9 @@ from bot.corpus_writer import (
     remove_out_of_scope_terms,
     save_entry,
 )
+from bot.engine import FAQBot
+from bot.evaluation import evaluate_bot
+from bot.storage import MemoryStorage
 
 REPO_CORPUS = Path(__file__).resolve().parent.parent / "faq_corpus"
 
@@ -209,10 +214,18 @@ def test_eval_prints_failures_new_and_fixed_since_the_last_publish(
     config = tmp_path / "config.yaml"
     corpus = copy_corpus(tmp_path)
     config.write_text(f"corpus_dir: {corpus}\nstorage: sqlite://console.db\n", encoding="utf-8")
-    store = ConsoleStore(open_backend(f"sqlite:///{tmp_path / 'console.db'}"))
+    published = evaluate_bot(FAQBot(load_config(config), MemoryStorage()), corpus / "eval.yaml")
     gone = {"question": "a question since removed", "lang": "en", "expected": [], "kind": "false"}
-    store.save_published_failures("eval.yaml", [{**gone, "got": "contact", "confidence": 60.0}])
+    store = ConsoleStore(open_backend(f"sqlite:///{tmp_path / 'console.db'}"))
+    store.save_published_failures(
+        "eval.yaml", [*failure_records(published), {**gone, "got": "contact", "confidence": 60.0}]
+    )
+    add = add_alternate(read_corpus_files(corpus), WRONG_ENTRY, "zh", WRONG_QUESTION)
+    (corpus / "admissions.yaml").write_text(add["admissions.yaml"], encoding="utf-8")
     main(["--config", str(config), "eval", "--quiet"])
-    summary = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("since the last"))
-    new = int(summary.split(": ")[1].split(" new")[0])
-    assert new > 0 and summary.endswith("1 fixed")
+    out = capsys.readouterr().out
+    assert "since the last publish: 1 new failure(s), 1 fixed" in out
+    assert f"  new [wrong] {WRONG_QUESTION!r}: expected {RIGHT_ENTRY}, got {WRONG_ENTRY}" in out
+    assert "  fixed 'a question since removed'" in out
+    if "PASS: meets the thresholds" in out:
+        assert "PASS on the thresholds, but with 1 new failure(s) since the last publish" in out

@@ -456,7 +456,7 @@ class Console:
             if name in files:
                 brain = self.draft_brain(files)
                 report = self._evaluate(brain, brain.corpus.directory / name)
-                self.store.save_published_failures(name, [asdict(f) for f in _failures(report)])
+                self.store.save_published_failures(name, failure_records(report))
         # With `revision`, only the draft that was published: an edit saved meanwhile stays for the next one.
         self.store.drop_draft(revision)
         self.store.audit(user, kind, f"version {number}: {note}")
@@ -542,6 +542,11 @@ def _needs_staff(record: QuestionRecord, answer_threshold: float) -> bool:
     return record.outcome == "answered" and record.score < answer_threshold + LOW_CONFIDENCE_MARGIN
 
 
+def failure_records(report: Report) -> list[dict]:
+    """A run's failures as a publish stores them, for `eval` to compare later runs with."""
+    return [asdict(f) for f in _failures(report)]
+
+
 def _failures(report: Report) -> list[Failure]:
     return [
         Failure(
@@ -603,25 +608,39 @@ def apply_published(store: ConsoleStore, corpus_dir: Path) -> int | None:
     return latest
 
 
-def compare_with_published(storage_url: str, set_name: str, report: Report) -> str:
+@dataclass
+class SincePublished:
+    """An evaluation run against the failures stored at the last publish from the console."""
+
+    new: list[Failure] = field(default_factory=list)
+    fixed: list[dict] = field(default_factory=list)
+    note: str = ""  # why there is nothing to compare with
+
+    def __str__(self) -> str:
+        if self.note:
+            return self.note
+        lines = [f"since the last publish: {len(self.new)} new failure(s), {len(self.fixed)} fixed"]
+        lines += [
+            f"  new [{f.kind}] {f.question!r}: expected {'/'.join(f.expected) or 'decline'}, got "
+            f"{f.got or 'no answer'}"
+            for f in self.new
+        ]
+        lines += [f"  fixed {f['question']!r}" for f in self.fixed]
+        return "\n".join(lines)
+
+
+def compare_with_published(storage_url: str, set_name: str, report: Report) -> SincePublished:
     """For `python -m bot eval`: the failures new and fixed since the last publish from the console."""
     from bot.console.store import ConsoleStoreError, open_console_store
 
     try:
         before = open_console_store(storage_url).published_failures(set_name)
     except ConsoleStoreError as exc:
-        return f"(no comparison with the last publish: {exc})"
+        return SincePublished(note=f"(no comparison with the last publish: {exc})")
     if before is None:
-        return "(no publish from the console yet to compare with)"
+        return SincePublished(note="(no publish from the console yet to compare with)")
     was = {(f["question"], f["lang"]): f for f in before}
     now = {f.key: f for f in _failures(report)}
     new = [f for k, f in now.items() if k not in was or was[k]["got"] != f.got]
     fixed = [f for k, f in was.items() if k not in now]
-    lines = [f"since the last publish: {len(new)} new failure(s), {len(fixed)} fixed"]
-    lines += [
-        f"  new [{f.kind}] {f.question!r}: expected {'/'.join(f.expected) or 'decline'}, got "
-        f"{f.got or 'no answer'}"
-        for f in new
-    ]
-    lines += [f"  fixed {f['question']!r}" for f in fixed]
-    return "\n".join(lines)
+    return SincePublished(new, fixed)

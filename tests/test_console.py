@@ -145,15 +145,17 @@ def test_an_edit_goes_to_the_draft_not_to_families(editor: FlaskClient, corpus: 
     assert "fees.yaml" in editor.get("/admin/publish").get_data(as_text=True)
 
 
-def test_a_placeholder_answer_is_an_error_on_its_field(editor: FlaskClient) -> None:
+@pytest.mark.parametrize("placeholder", ["TODO", "待补充", "...", "x"])
+def test_a_placeholder_answer_is_an_error_on_its_field(editor: FlaskClient, placeholder: str) -> None:
     form = entry_form(
-        "campus-bus", "Is there a bus between the campuses?", "校区之间有校车吗？", answer_zh="TODO"
+        "campus-bus", "Is there a bus between the campuses?", "校区之间有校车吗？", answer_zh=placeholder
     )
     response = editor.post(
         "/admin/entries/new", data={**form, "csrf": csrf_of(editor)}, follow_redirects=True
     )
     page = response.get_data(as_text=True)
-    assert 'data-field="answer_zh"' in page and "placeholder" in page
+    problem = re.search(r'<p class="error field-problem" data-field="answer_zh">([^<]*)</p>', page)
+    assert problem and "is a placeholder" in problem.group(1) and "write the real answer" in problem.group(1)
     assert "error" in editor.get("/admin/publish").get_data(as_text=True)
 
 

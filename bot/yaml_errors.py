@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-from yaml import MarkedYAMLError
+from typing import Any, Protocol
 
 _RESERVED_START = re.compile(r"found character '(\\t|.)' that cannot start any token")
 _UNDEFINED_ALIAS = re.compile(r"found undefined alias")
@@ -25,7 +24,16 @@ class YamlAdvice:
     message: str
 
 
-def _where(mark) -> tuple[int, int]:
+class MarkedError(Protocol):
+    """A YAML error with its marks: PyYAML's MarkedYAMLError, and ruamel.yaml's, which has the same shape."""
+
+    problem: str | None
+    context: str | None
+    problem_mark: Any
+    context_mark: Any
+
+
+def _where(mark: Any) -> tuple[int, int]:
     return (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
 
 
@@ -96,7 +104,7 @@ def _explain_plain(
     return None
 
 
-def explain_yaml_error(exc: MarkedYAMLError, text: str) -> YamlAdvice:
+def explain_yaml_error(exc: MarkedError, text: str) -> YamlAdvice:
     """Plain-words advice for a YAML syntax error in `text`, placed where the staff member should look."""
     problem = exc.problem or ""
     context = exc.context or ""

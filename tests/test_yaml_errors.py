@@ -9,6 +9,7 @@ from conftest import REPO_CONFIG
 
 from bot.cli import main
 from bot.corpus import Problem, read_corpus
+from bot.corpus_writer import CorpusEditError, load_text
 
 FILE = "more.yaml"
 
@@ -94,3 +95,11 @@ def test_validate_prints_the_file_line_and_column(
     (tmp_corpus / FILE).write_text("- id: campus-bus\n\tcategory: campus\n", encoding="utf-8")
     assert main(["--config", str(REPO_CONFIG), "validate", "--quick", str(tmp_corpus)]) == 1
     assert f"{FILE}:2:1: error: not valid YAML: there is a tab at line 2, column 1" in capsys.readouterr().out
+
+
+def test_the_consoles_yaml_fields_get_the_same_advice() -> None:
+    """The console's variants box is YAML too: a mistake there is named the same way (ruamel.yaml's parser)."""
+    with pytest.raises(CorpusEditError, match=r"there is a tab at line 2, column 1; .* Replace the tab"):
+        load_text("sichuan:\n\ten: Sichuan's quota is 30.\n")
+    with pytest.raises(CorpusEditError, match=r"colon followed by a space at column 12, .* double quotes"):
+        load_text("sichuan:\n  en: Quota: 30\n")

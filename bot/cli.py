@@ -117,9 +117,16 @@ def validate_summary(directory: Path, corpus: Corpus | None, problems: list[Prob
     if not errors:
         return f"{directory}: {len(corpus.entries)} entries, 0 error(s), {warnings} warning(s)"
     per_file = Counter(p.file for p in errors)
-    where = ", ".join(f"{name} ({count})" for name, count in per_file.most_common())
+    where = ", ".join(f"{name} ({count})" for name, count in per_file.items())
+    unreadable = sorted({p.file for p in errors if p.message.startswith("not valid YAML")})
+    first = (
+        f"Start with {', '.join(unreadable)}: not valid YAML, so none of its entries were read and errors "
+        "elsewhere may only follow from that.\n"
+        if unreadable
+        else ""
+    )
     return (
-        f"{directory}: {len(errors)} error(s), {warnings} warning(s); errors in {where}.\n"
+        f"{directory}: {len(errors)} error(s), {warnings} warning(s); errors in {where}.\n{first}"
         "The corpus as it stands cannot be loaded. Families are not affected: a running bot keeps "
         "answering from the corpus it loaded before, until these errors are fixed and the corpus reloads."
     )

@@ -94,7 +94,9 @@ def test_validate_prints_the_file_line_and_column(
 ) -> None:
     (tmp_corpus / FILE).write_text("- id: campus-bus\n\tcategory: campus\n", encoding="utf-8")
     assert main(["--config", str(REPO_CONFIG), "validate", "--quick", str(tmp_corpus)]) == 1
-    assert f"{FILE}:2:1: error: not valid YAML: there is a tab at line 2, column 1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"{FILE}:2:1: error: not valid YAML: there is a tab at line 2, column 1" in out
+    assert f"Start with {FILE}: not valid YAML, so none of its entries were read" in out
 
 
 def test_the_consoles_yaml_fields_get_the_same_advice() -> None:

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot.storage.sqlite import inside_sqlite
+
 Clock = Callable[[], float]
 SESSION_SECONDS = 8 * 3600
 LOCKOUT_FAILURES = 5
@@ -50,7 +52,10 @@ class Backend(Protocol):
 
 
 class SQLiteBackend:
-    """One SQLite file (or memory), opened lazily per process so a forked worker never shares a handle."""
+    """One SQLite file (or memory), opened lazily per process so a forked worker never shares a handle.
+
+    Every use goes through the storage's fork gate, so a fork never copies a thread inside SQLite.
+    """
 
     def __init__(self, path: str, clock: Clock = time.time) -> None:
         self.path = path
@@ -75,7 +80,7 @@ class SQLiteBackend:
         return self._conn
 
     def _run(self, sql: str, args: tuple = ()) -> list[tuple]:
-        with self._lock:
+        with inside_sqlite(), self._lock:
             try:
                 return self._db().execute(sql, args).fetchall()
             except sqlite3.Error as exc:
@@ -105,7 +110,7 @@ class SQLiteBackend:
         return {key[len(prefix) :]: json.loads(value) for key, value in rows}
 
     def incr(self, key: str, ttl: float) -> int:
-        with self._lock:
+        with inside_sqlite(), self._lock:
             db = self._db()
             try:
                 db.execute("BEGIN IMMEDIATE")
@@ -129,7 +134,7 @@ class SQLiteBackend:
 
     def _atomic(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run `work` in one write transaction: no other worker reads or writes in between."""
-        with self._lock:
+        with inside_sqlite(), self._lock:
             db = self._db()
             try:
                 db.execute("BEGIN IMMEDIATE")
@@ -164,7 +169,7 @@ class SQLiteBackend:
         return self._atomic(work)
 
     def append(self, name: str, value: Any) -> int:
-        with self._lock:
+        with inside_sqlite(), self._lock:
             db = self._db()
             try:
                 db.execute("BEGIN IMMEDIATE")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from bot.api import reply_as_dict
 from bot.config import Config, ConfigError, load_config
-from bot.corpus import CorpusError, Problem, read_corpus
+from bot.corpus import Corpus, CorpusError, Problem, read_corpus
 from bot.storage import MemoryStorage
 
 
@@ -105,11 +106,30 @@ def cmd_validate(args: argparse.Namespace) -> int:
             problems += _confusions(replace(_config(args), corpus_dir=directory))
     for problem in problems:
         print(problem)
-    errors = sum(p.severity == "error" for p in problems)
-    warnings = len(problems) - errors
-    entries = len(corpus.entries) if corpus else 0
-    print(f"{directory}: {entries} entries, {errors} error(s), {warnings} warning(s)")
-    return 1 if errors else 0
+    print(validate_summary(directory, corpus, problems))
+    return 1 if any(p.severity == "error" for p in problems) else 0
+
+
+def validate_summary(directory: Path, corpus: Corpus | None, problems: list[Problem]) -> str:
+    """validate's last words: the counts, and on errors what is wrong and what families meanwhile get."""
+    errors = [p for p in problems if p.severity == "error"]
+    warnings = len(problems) - len(errors)
+    if not errors:
+        return f"{directory}: {len(corpus.entries)} entries, 0 error(s), {warnings} warning(s)"
+    per_file = Counter(p.file for p in errors)
+    where = ", ".join(f"{name} ({count})" for name, count in per_file.items())
+    unreadable = sorted({p.file for p in errors if p.message.startswith("not valid YAML")})
+    first = (
+        f"Start with {', '.join(unreadable)}: not valid YAML, so none of its entries were read and errors "
+        "elsewhere may only follow from that.\n"
+        if unreadable
+        else ""
+    )
+    return (
+        f"{directory}: {len(errors)} error(s), {warnings} warning(s); errors in {where}.\n{first}"
+        "The corpus as it stands cannot be loaded. Families are not affected: a running bot keeps "
+        "answering from the corpus it loaded before, until these errors are fixed and the corpus reloads."
+    )
 
 
 def _eval_paths(args: argparse.Namespace, config: Config) -> list[Path]:
@@ -150,7 +170,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         thresholds = config.eval.for_set(path.name)
         print(f"== {path.name}")
         print(format_report(report, thresholds, show_all_failures=not args.quiet))
-        print(compare_with_published(config.storage, path.name, report))
+        since = compare_with_published(config.storage, path.name, report)
+        print(since)
+        if since.new and report.meets(thresholds):
+            print(
+                f"PASS on the thresholds, but with {len(since.new)} new failure(s) since the last publish: "
+                "look at each before publishing"
+            )
         passed = passed and report.meets(thresholds)
     return 0 if passed else 1
 

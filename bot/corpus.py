@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from bot.yaml_errors import explain_yaml_error
+
 LANGS = ("en", "zh")
 MAX_ANSWER_BYTES = 2000
 MIN_ALTERNATES = 8
@@ -27,6 +29,11 @@ SPECIAL_FILES = frozenset(
 EVALUATION_PREFIXES = ("blind-",)
 """Evaluation sets written blind to the corpus (see README, "Measuring answer quality") are not entries."""
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+# Words staff write for an answer still to come, or a text of only punctuation ("...", "？？", "-").
+_PLACEHOLDER = re.compile(
+    r"^\s*(?:(?:todo|tbd|tba|fixme|xxx)\b.*|待定|待补充|待完善|待更新|暂无|[\W_]*)\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
 
 # An answer that opens with a bare yes or no ("Yes.", "No.", "In principle, no.", "可以。", "承认。", "不需要。"):
 # a short first clause made of one of these words and at most a few more characters.
@@ -68,9 +75,11 @@ class Problem:
     line: int
     message: str
     severity: str = "error"
+    column: int = 0
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.severity}: {self.message}"
+        where = f"{self.line}:{self.column}" if self.column else f"{self.line}"
+        return f"{self.file}:{where}: {self.severity}: {self.message}"
 
 
 class CorpusError(Exception):
@@ -180,11 +189,11 @@ def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
         pass  # parse again below, for the pure-Python parser's message and line
     try:
         return yaml.load(text, Loader=_LineLoader), []
+    except yaml.MarkedYAMLError as exc:
+        advice = explain_yaml_error(exc, text)
+        return None, [Problem(path.name, advice.line, advice.message, column=advice.column)]
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark else 0
-        problem = getattr(exc, "problem", None) or str(exc)
-        return None, [Problem(path.name, line, f"not valid YAML: {problem}")]
+        return None, [Problem(path.name, 0, f"not valid YAML: {exc}")]
 
 
 def strip_lines(value: Any) -> Any:
@@ -212,6 +221,19 @@ def _text_list(value: Any) -> tuple[str, ...]:
     if isinstance(value, list):
         return tuple(str(v).strip() for v in value if v is not None and str(v).strip())
     return ()
+
+
+def is_placeholder(answer: str) -> bool:
+    """True for an answer that only marks one still to be written (TODO, 待补充, ..., one character)."""
+    return len(answer.strip()) <= 1 or bool(_PLACEHOLDER.match(answer))
+
+
+def placeholder_message(lang: str, answer: str) -> str:
+    """What to do about a placeholder answer, naming its field."""
+    return (
+        f"`answer.{lang}` is a placeholder ({answer.strip()!r}), and families would read it as the answer; "
+        "write the real answer, or leave the entry out of the corpus until it is ready"
+    )
 
 
 class _EntryReader:
@@ -281,6 +303,8 @@ class _EntryReader:
                     "warning",
                 )
         for lang, text in answer.items():
+            if is_placeholder(text):
+                self.error("answer", placeholder_message(lang, text))
             if len(text.encode("utf-8")) > MAX_ANSWER_BYTES:
                 size = len(text.encode("utf-8"))
                 self.error("answer", f"`answer.{lang}` is {size} bytes; the limit is {MAX_ANSWER_BYTES}")

@@ -15,10 +15,11 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
 from bot.corpus import LANGS, SPECIAL_FILES
+from bot.yaml_errors import explain_yaml_error
 
 CORPUS_SUFFIXES = (".yaml", ".yml", ".txt")
 ENTRY_KEYS = (
@@ -53,6 +54,8 @@ def load_text(text: str) -> Any:
     """Parse YAML keeping comments, order and quoting."""
     try:
         return _yaml().load(text)
+    except MarkedYAMLError as exc:
+        raise CorpusEditError(explain_yaml_error(exc, text).message) from exc
     except YAMLError as exc:
         raise CorpusEditError(f"the file is not valid YAML: {exc}") from exc
 

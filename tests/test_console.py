@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from console_helpers import (
     ask,
     console_app,
     console_config,
+    console_of,
     copy_corpus,
     csrf_of,
     entry_form,
@@ -25,7 +27,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from bot.config import Config
+from bot.console.accounts import add_account
 from bot.console.store import LOCKOUT_FAILURES
+from bot.corpus_writer import entry_as_form
 from bot.engine import Brain
 
 SCRIPT = "<script>alert(1)</script> how many dorm beds"
@@ -141,15 +145,17 @@ def test_an_edit_goes_to_the_draft_not_to_families(editor: FlaskClient, corpus: 
     assert "fees.yaml" in editor.get("/admin/publish").get_data(as_text=True)
 
 
-def test_a_placeholder_answer_is_an_error_on_its_field(editor: FlaskClient) -> None:
+@pytest.mark.parametrize("placeholder", ["TODO", "待补充", "...", "x"])
+def test_a_placeholder_answer_is_an_error_on_its_field(editor: FlaskClient, placeholder: str) -> None:
     form = entry_form(
-        "campus-bus", "Is there a bus between the campuses?", "校区之间有校车吗？", answer_zh="TODO"
+        "campus-bus", "Is there a bus between the campuses?", "校区之间有校车吗？", answer_zh=placeholder
     )
     response = editor.post(
         "/admin/entries/new", data={**form, "csrf": csrf_of(editor)}, follow_redirects=True
     )
     page = response.get_data(as_text=True)
-    assert 'data-field="answer_zh"' in page and "placeholder" in page
+    problem = re.search(r'<p class="error field-problem" data-field="answer_zh">([^<]*)</p>', page)
+    assert problem and "is a placeholder" in problem.group(1) and "write the real answer" in problem.group(1)
     assert "error" in editor.get("/admin/publish").get_data(as_text=True)
 
 
@@ -337,3 +343,90 @@ def test_start_a_new_entry_from_an_inbox_group(editor: FlaskClient) -> None:
     response = editor.post(f"/admin/inbox/{gid}", data={"csrf": csrf_of(editor), "action": "new"})
     page = editor.get(response.location).get_data(as_text=True)
     assert 'id="f-question-en" value="can I bring my cat"' in page
+
+
+# --- two editors at once ---
+REVISION = re.compile(r'name="revision" value="(\d+)"')
+
+
+def test_a_save_over_a_draft_changed_since_the_page_was_opened_is_refused(
+    app: Flask, editor: FlaskClient
+) -> None:
+    add_account(console_of(app).store, "li.editor", PASSWORD, "editor")
+    other = app.test_client()
+    sign_in(other, "li.editor")
+    page = editor.get("/admin/entries/contact").get_data(as_text=True)
+    seen = REVISION.search(page).group(1)
+    other.post(
+        "/admin/api/alternate",
+        json={"entry": "tuition-fee", "lang": "en", "text": "what do I pay each year"},
+        headers={"X-CSRF-Token": csrf_of(other)},
+    )
+    form = {
+        **contact_form(editor),
+        "answer_en": "Call the office.",
+        "revision": seen,
+        "csrf": csrf_of(editor),
+    }
+    refused = editor.post("/admin/entries/contact", data=form)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 409 and "changed by li.editor" in page and "Call the office." in page
+    assert "what do I pay each year" in console_of(app).draft_files()["fees.yaml"]
+    again = {**form, "revision": REVISION.search(page).group(1)}
+    assert editor.post("/admin/entries/contact", data=again).status_code == 302
+    files = console_of(app).draft_files()
+    assert "Call the office." in files["contact.yaml"] and "what do I pay each year" in files["fees.yaml"]
+
+
+def test_a_publish_while_another_is_under_way_is_refused(
+    app: Flask, editor: FlaskClient, corpus: Path
+) -> None:
+    editor.post(
+        "/admin/api/alternate",
+        json={"entry": "contact", "lang": "en", "text": "who answers the phone at the college"},
+        headers={"X-CSRF-Token": csrf_of(editor)},
+    )
+    store = console_of(app).store
+    token = store.take_publish_lock("li.editor")  # another worker in the middle of its publish
+    refused = editor.post("/admin/publish", data={"csrf": csrf_of(editor), "note": "phone"})
+    assert refused.status_code == 409 and "li.editor is publishing" in refused.get_data(as_text=True)
+    assert store.latest_version() == 0
+    assert "who answers the phone" not in (corpus / "contact.yaml").read_text(encoding="utf-8")
+    store.release_publish_lock(token)
+    assert editor.post("/admin/publish", data={"csrf": csrf_of(editor), "note": "phone"}).status_code == 302
+    assert store.publish_lock() is None and store.latest_version() == 2
+
+
+def test_a_publish_of_a_draft_changed_since_it_was_reviewed_is_refused(
+    app: Flask, editor: FlaskClient, corpus: Path
+) -> None:
+    write = {"headers": {"X-CSRF-Token": csrf_of(editor)}}
+    editor.post(
+        "/admin/api/alternate", json={"entry": "contact", "lang": "en", "text": "phone the office"}, **write
+    )
+    reviewed = REVISION.search(editor.get("/admin/publish").get_data(as_text=True)).group(1)
+    editor.post(
+        "/admin/api/alternate", json={"entry": "contact", "lang": "en", "text": "ring the college"}, **write
+    )
+    refused = editor.post("/admin/publish", data={"csrf": csrf_of(editor), "note": "x", "revision": reviewed})
+    assert refused.status_code == 409 and "after you opened this page" in refused.get_data(as_text=True)
+    assert "phone the office" not in (corpus / "contact.yaml").read_text(encoding="utf-8")
+    assert console_of(app).has_draft()
+
+
+def contact_form(client: FlaskClient) -> dict[str, str]:
+    """The contact entry's form as its page shows it."""
+    form = entry_as_form(console_of(client.application).draft_files(), "contact")
+    return {
+        "id": "contact",
+        "category": form["category"],
+        "source": form["source"],
+        **{f"{key}_{lang}": form[key][lang] for key in ("question", "answer") for lang in ("en", "zh")},
+        **{
+            f"{key}_{lang}": "\n".join(form[key][lang])
+            for key in ("alternates", "keywords")
+            for lang in ("en", "zh")
+        },
+        "related": "\n".join(form["related"]),
+        "variants": form["variants"],
+    }

@@ -23,6 +23,7 @@ from console_helpers import (
     console_of,
     copy_corpus,
     csrf_of,
+    entry_form,
     sign_in,
 )
 from redis_server import (  # noqa: F401 (the fixtures register by being imported)
@@ -65,6 +66,29 @@ def test_a_publish_on_one_server_reaches_another_through_redis(
     assert NEW_PHRASING in (other_folder / "contact.yaml").read_text(encoding="utf-8")
     second.extensions["faqbot_console_watch"]()  # nothing newer: nothing rewritten
     assert second.extensions["faqbot"].reload_if_changed() is None
+    for app in (first, second):
+        app.extensions["faqbot"].storage.close()
+
+
+def test_a_broken_draft_reaches_no_server(
+    config: Config, brain: Brain, tmp_path: Path, own_redis_server: RedisServer
+) -> None:
+    first = console_app(console_config(config, copy_corpus(tmp_path / "a"), own_redis_server.url), brain)
+    second = console_app(console_config(config, copy_corpus(tmp_path / "b"), own_redis_server.url), brain)
+    editor, family = first.test_client(), second.test_client()
+    sign_in(editor)
+    broken = {
+        **entry_form("tuition-fee", "How much is the tuition fee?", "学费是多少？"),
+        "answer_zh": "待补充",
+    }
+    editor.post("/admin/entries/tuition-fee", data={**broken, "csrf": csrf_of(editor)})
+    assert "待补充" in console_of(second).draft_files()["fees.yaml"]  # the draft is shared ...
+    assert editor.post("/admin/publish", data={"csrf": csrf_of(editor), "note": "x"}).status_code == 409
+    second.extensions["faqbot_console_watch"]()  # ... but only published versions are applied
+    assert second.extensions["faqbot"].reload_if_changed() is None
+    for client in (editor, family):
+        assert "62,000" in ask(client, "How much is the tuition fee?")["answer"]
+    assert "待补充" not in (console_of(second).corpus_dir / "fees.yaml").read_text(encoding="utf-8")
     for app in (first, second):
         app.extensions["faqbot"].storage.close()
 
@@ -141,7 +165,7 @@ def test_a_publish_reaches_both_gunicorn_workers(gunicorn_url: tuple[str, Path])
         f"{url}/admin/api/alternate",
         json={"entry": "contact", "lang": "en", "text": NEW_PHRASING},
         headers={"X-CSRF-Token": csrf},
-        timeout=60,  # a draft brain is built for the first edit
+        timeout=120,  # the draft is checked before it is saved: seconds on a busy machine
     )
     assert added.status_code == 200
     published_at = time.time()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from app_helpers import SettableClock
-from console_helpers import PASSWORD, copy_corpus
+from console_helpers import PASSWORD, RIGHT_ENTRY, WRONG_ENTRY, WRONG_QUESTION, copy_corpus
 from redis_server import (  # noqa: F401 (the fixtures register by being imported)
     RedisServer,
     own_redis_server_fixture,
@@ -17,11 +18,13 @@ from redis_server import (  # noqa: F401 (the fixtures register by being importe
 from werkzeug.security import check_password_hash
 
 from bot.cli import main
+from bot.config import load_config
 from bot.console.accounts import AccountError, add_account
-from bot.console.service import group_id
+from bot.console.service import failure_records
 from bot.console.store import (
     LOCKOUT_FAILURES,
     LOCKOUT_SECONDS,
+    PUBLISH_LOCK_SECONDS,
     SESSION_SECONDS,
     ConsoleStore,
     SQLiteBackend,
@@ -35,8 +38,9 @@ from bot.corpus_writer import (
     remove_out_of_scope_terms,
     save_entry,
 )
-from bot.storage import QuestionRecord, open_storage
-from bot.text import TextNormaliser
+from bot.engine import FAQBot
+from bot.evaluation import evaluate_bot
+from bot.storage import MemoryStorage
 
 REPO_CORPUS = Path(__file__).resolve().parent.parent / "faq_corpus"
 
@@ -97,10 +101,67 @@ def test_marks_and_the_draft(store: tuple[ConsoleStore, SettableClock]) -> None:
     console_store, _ = store
     console_store.mark("g1", "dismiss", "li")
     assert console_store.marks()["g1"]["action"] == "dismiss"
-    console_store.save_draft({"files": {"a.yaml": "x"}})
-    assert console_store.draft() == {"files": {"a.yaml": "x"}}
+    assert console_store.save_draft({"files": {"a.yaml": "x"}}, 0)
+    assert console_store.draft() == {"files": {"a.yaml": "x"}, "revision": 1}
     console_store.drop_draft()
     assert console_store.draft() is None
+
+
+def test_a_draft_saved_over_a_newer_one_is_refused(store: tuple[ConsoleStore, SettableClock]) -> None:
+    console_store, _ = store
+    assert console_store.save_draft({"files": {"a.yaml": "first"}}, 0)
+    assert not console_store.save_draft({"files": {"a.yaml": "stale"}}, 0)
+    assert console_store.draft()["files"] == {"a.yaml": "first"}
+    assert console_store.save_draft({"files": {"a.yaml": "second"}}, 1)
+    assert not console_store.drop_draft(1)  # a publish of revision 1 keeps the later save
+    assert console_store.draft()["files"] == {"a.yaml": "second"}
+    assert console_store.drop_draft(2) and console_store.draft() is None
+
+
+def at_once(work: Callable[[int], object], callers: int = 8) -> list[object]:
+    """Run work(i) in several threads released together; their results in order."""
+    start = threading.Barrier(callers)
+    results: list[object] = [None] * callers
+
+    def run(i: int) -> None:
+        start.wait(timeout=30)
+        results[i] = work(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def test_of_editors_saving_the_same_draft_at_once_one_wins(store: tuple[ConsoleStore, SettableClock]) -> None:
+    console_store, _ = store
+    saved = at_once(lambda i: console_store.save_draft({"files": {"a.yaml": f"editor {i}"}}, 0))
+    assert saved.count(True) == 1
+    assert console_store.draft()["files"] == {"a.yaml": f"editor {saved.index(True)}"}
+
+
+def test_one_publish_lock_at_a_time(store: tuple[ConsoleStore, SettableClock]) -> None:
+    console_store, _ = store
+    tokens = at_once(lambda i: console_store.take_publish_lock(f"editor{i}"))
+    winners = [t for t in tokens if t is not None]
+    assert len(winners) == 1
+    holder = console_store.publish_lock()
+    assert holder["user"] == f"editor{tokens.index(winners[0])}"
+    console_store.release_publish_lock("not the holder's token")
+    assert console_store.take_publish_lock("li") is None
+    console_store.release_publish_lock(winners[0])
+    assert console_store.publish_lock() is None and console_store.take_publish_lock("li") is not None
+
+
+def test_a_publish_lock_left_by_a_stopped_worker_expires(tmp_path: Path) -> None:
+    clock = SettableClock()
+    console_store = ConsoleStore(open_backend(f"sqlite:///{tmp_path / 'c.db'}", clock), clock)
+    assert console_store.take_publish_lock("li") is not None
+    assert console_store.take_publish_lock("wang") is None
+    clock.advance(PUBLISH_LOCK_SECONDS + 1)
+    assert console_store.take_publish_lock("wang") is not None
 
 
 # --- the corpus writer ---
@@ -153,29 +214,18 @@ def test_eval_prints_failures_new_and_fixed_since_the_last_publish(
     config = tmp_path / "config.yaml"
     corpus = copy_corpus(tmp_path)
     config.write_text(f"corpus_dir: {corpus}\nstorage: sqlite://console.db\n", encoding="utf-8")
-    store = ConsoleStore(open_backend(f"sqlite:///{tmp_path / 'console.db'}"))
+    published = evaluate_bot(FAQBot(load_config(config), MemoryStorage()), corpus / "eval.yaml")
     gone = {"question": "a question since removed", "lang": "en", "expected": [], "kind": "false"}
-    store.save_published_failures("eval.yaml", [{**gone, "got": "contact", "confidence": 60.0}])
+    store = ConsoleStore(open_backend(f"sqlite:///{tmp_path / 'console.db'}"))
+    store.save_published_failures(
+        "eval.yaml", [*failure_records(published), {**gone, "got": "contact", "confidence": 60.0}]
+    )
+    add = add_alternate(read_corpus_files(corpus), WRONG_ENTRY, "zh", WRONG_QUESTION)
+    (corpus / "admissions.yaml").write_text(add["admissions.yaml"], encoding="utf-8")
     main(["--config", str(config), "eval", "--quiet"])
-    summary = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("since the last"))
-    new = int(summary.split(": ")[1].split(" new")[0])
-    assert new > 0 and summary.endswith("1 fixed")
-
-
-def test_unanswered_inbox_hides_what_the_console_handled(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    config = tmp_path / "config.yaml"
-    corpus = copy_corpus(tmp_path)
-    config.write_text(f"corpus_dir: {corpus}\nstorage: sqlite://faqbot.db\n", encoding="utf-8")
-    storage = open_storage(f"sqlite:///{tmp_path / 'faqbot.db'}")
-    for text in ("can I bring my cat", "can i bring my cat?", "is parking free for parents"):
-        storage.log_question(QuestionRecord(1.7e9, "u", "web", text, "en", "declined", None, None, 10.0))
-    storage.close()
-    main(["--config", str(config), "unanswered", "--inbox"])
     out = capsys.readouterr().out
-    assert "2 groups still to look at" in out and "    2  can I bring my cat" in out
-    store = ConsoleStore(open_backend(f"sqlite:///{tmp_path / 'faqbot.db'}"))
-    store.mark(group_id(TextNormaliser().normalise("is parking free for parents")), "dismiss", "li")
-    main(["--config", str(config), "unanswered", "--inbox"])
-    assert "1 groups still to look at" in capsys.readouterr().out
+    assert "since the last publish: 1 new failure(s), 1 fixed" in out
+    assert f"  new [wrong] {WRONG_QUESTION!r}: expected {RIGHT_ENTRY}, got {WRONG_ENTRY}" in out
+    assert "  fixed 'a question since removed'" in out
+    if "PASS: meets the thresholds" in out:
+        assert "PASS on the thresholds, but with 1 new failure(s) since the last publish" in out

@@ -180,6 +180,28 @@ def test_empty_answer_is_an_error(tmp_corpus: Path, empty: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "placeholder", ["TODO", "todo: the fee", "TBD", "待补充", "待定", "...", "…", "？？", "x", "电"]
+)
+def test_a_placeholder_answer_is_an_error_saying_what_to_do(tmp_corpus: Path, placeholder: str) -> None:
+    edit(tmp_corpus, PHONE_ANSWER, f'{{en: "Call 023-68480331.", zh: "{placeholder}"}}')
+    problem = the_error(tmp_corpus)
+    assert (problem.line, problem.file) == (line_of(tmp_corpus, 'zh: "' + placeholder), ENTRIES)
+    assert "`answer.zh` is a placeholder" in problem.message and "write the real answer" in problem.message
+
+
+@pytest.mark.parametrize("answer", ["Yes.", "是的。", "Todos los años.", "暂无学费减免政策。"])
+def test_a_short_real_answer_is_not_a_placeholder(tmp_corpus: Path, answer: str) -> None:
+    edit(tmp_corpus, PHONE_ANSWER, f'{{en: "Call 023-68480331.", zh: "{answer}"}}')
+    assert errors(tmp_corpus) == []
+
+
+def test_validate_fails_on_a_todo_answer(tmp_corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    edit(tmp_corpus, PHONE_ANSWER, '{en: "Call 023-68480331.", zh: TODO}')
+    assert validate(tmp_corpus, "--quick") == 1
+    assert "`answer.zh` is a placeholder ('TODO')" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
     ("answer", "lang"),
     [("x" * (MAX_ANSWER_BYTES + 1), "en"), ("电" * (MAX_ANSWER_BYTES // 3 + 1), "zh")],
 )
@@ -436,6 +458,17 @@ def test_validate_prints_each_problem_with_file_and_line(
         f"{ENTRIES}:{line}: error: entry 'tuition-fee': unknown related id 'nowhere'"
         in capsys.readouterr().out
     )
+
+
+def test_validate_summary_on_errors_says_what_is_wrong_and_that_families_keep_the_old_corpus(
+    tmp_corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(tmp_corpus, "id: contact-phone", "id: contact-email")
+    validate(tmp_corpus, "--quick")
+    summary = capsys.readouterr().out.strip().splitlines()[-2:]
+    assert "1 error(s)" in summary[0] and f"errors in {ENTRIES} (1)" in summary[0]
+    assert "0 entries" not in summary[0]
+    assert "a running bot keeps answering from the corpus it loaded before" in summary[1]
 
 
 def test_validate_exits_0_with_warnings_only(tmp_corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -105,6 +105,13 @@ TEXTS: dict[str, tuple[str, str]] = {
         "草稿创建后线上内容已有变化：下面的修改会撤销这些变化。请放弃草稿后重新修改，或仔细核对修改内容。",
     ),
     "source_needed": ("source: name the document the answer comes from", "资料来源：请写明答案出自哪份材料"),
+    "draft_conflict": (
+        "The draft was changed by {user} at {when} after you opened this page, so your save was refused to "
+        "keep their change. Your text is still in the form: check it against the draft as it is now "
+        "(Publish shows every change) and save again.",
+        "您打开此页后，{user} 于 {when} 修改了草稿；为保留其修改，您的保存未生效。您填写的内容仍在表单中："
+        "请对照当前草稿（“发布”页列出全部修改）核对后再次保存。",
+    ),
 }
 
 

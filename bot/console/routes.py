@@ -33,6 +33,7 @@ from bot.console.i18n import LANGS, translate
 from bot.console.service import (
     CHARACTER_LIMIT,
     Console,
+    DraftConflict,
     apply_published,
     group_id,
 )
@@ -220,6 +221,21 @@ def store_down(exc: ConsoleStoreError) -> tuple[str, int]:
     return f"the console's storage is unavailable: {exc}", 503
 
 
+@bp.errorhandler(DraftConflict)
+def draft_moved_on(exc: DraftConflict) -> tuple[str, int]:
+    return _conflict_text(exc), 409
+
+
+def _conflict_text(exc: DraftConflict) -> str:
+    return translate("draft_conflict", g.lang).format(user=exc.user, when=exc.when)
+
+
+def _seen_revision() -> int | None:
+    """The draft revision the editor's page showed (None when the form does not say)."""
+    value = request.form.get("revision", "")
+    return int(value) if value.isdigit() else None
+
+
 # --- dashboard ---
 @bp.get("/")
 def dashboard() -> str:
@@ -309,7 +325,7 @@ def _blank_form() -> dict[str, Any]:
 
 
 def _render_entry(form: dict[str, Any], original: str | None, status: int = 200, **extra: Any) -> Any:
-    files = console().draft_files()
+    files, revision = console().draft_state()
     problems = console().check(files).for_entry(form["id"]) if form["id"] else []
     by_field: dict[str, list] = {}
     for p in problems:
@@ -324,6 +340,7 @@ def _render_entry(form: dict[str, Any], original: str | None, status: int = 200,
         lengths=lengths,
         limits=CHARACTER_LIMIT,
         files=entry_files(files),
+        revision=revision,
         **extra,
     )
     return page, status
@@ -355,10 +372,16 @@ def save(entry_id: str | None = None) -> Any:
     if form["id"] != entry_id and entry_as_form(files, form["id"]) is not None:
         return _render_entry(form, entry_id, 422, form_error=f"id: {form['id']!r} is already used")
     try:
-        files = save_entry(files, form, entry_id, form.get("file", ""))
+        console().edit_draft(
+            lambda draft: save_entry(draft, form, entry_id, form.get("file", "")),
+            _user(),
+            f"entry {form['id']}",
+            seen=_seen_revision(),
+        )
     except CorpusEditError as exc:
         return _render_entry(form, entry_id, 422, form_error=str(exc))
-    console().save_draft(files, _user(), f"entry {form['id']}")
+    except DraftConflict as exc:
+        return _render_entry(form, entry_id, 409, form_error=_conflict_text(exc))
     return redirect(url_for("console.entry", entry_id=form["id"], saved=1))
 
 
@@ -366,8 +389,11 @@ def save(entry_id: str | None = None) -> Any:
 @editor_only
 def unlist(entry_id: str) -> Response:
     terms = request.form.getlist("term")
-    files = remove_out_of_scope_terms(console().draft_files(), terms)
-    console().save_draft(files, _user(), "out_of_scope.yaml: took off " + ", ".join(terms))
+    console().edit_draft(
+        lambda draft: remove_out_of_scope_terms(draft, terms),
+        _user(),
+        "out_of_scope.yaml: took off " + ", ".join(terms),
+    )
     return redirect(url_for("console.entry", entry_id=entry_id, saved=1))
 
 
@@ -379,10 +405,13 @@ def api_alternate() -> Response:
     if lang not in LANGS or not text.strip():
         abort(400, "send entry, lang (en or zh) and text")
     try:
-        files = add_alternate(console().draft_files(), entry_id, lang, text)
+        console().edit_draft(
+            lambda draft: add_alternate(draft, entry_id, lang, text),
+            _user(),
+            f"entry {entry_id}: alternate {text!r}",
+        )
     except CorpusEditError as exc:
         abort(404, str(exc))
-    console().save_draft(files, _user(), f"entry {entry_id}: alternate {text!r}")
     return jsonify({"saved": True})
 
 
@@ -399,10 +428,14 @@ def try_it() -> str:
 # --- publish ---
 @bp.get("/publish")
 def publish_page() -> str:
-    files = console().draft_files()
+    files, revision = console().draft_state()
     gate = console().gate(files) if console().has_draft() else None
     return render_template(
-        "publish.html", gate=gate, diff=console().draft_diff(), stale=console().draft_is_stale()
+        "publish.html",
+        gate=gate,
+        diff=console().draft_diff(),
+        stale=console().draft_is_stale(),
+        revision=revision,
     )
 
 
@@ -412,9 +445,17 @@ def publish() -> Any:
     note = request.form.get("note", "").strip()[:500]
     if not console().has_draft():
         return redirect(url_for("console.publish_page"))
-    gate = console().publish(console().draft_files(), _user(), note)
+    files, revision = console().draft_state()
+    seen = _seen_revision()
+    gate = console().publish(files, _user(), note, revision=revision if seen is None else seen)
     if not gate.passed:
-        page = render_template("publish.html", gate=gate, diff=console().draft_diff(), refused=True)
+        page = render_template(
+            "publish.html",
+            gate=gate,
+            diff=console().draft_diff(),
+            refused=True,
+            revision=console().draft_state()[1],
+        )
         return page, 409
     return redirect(url_for("console.history", published=1))
 
@@ -423,14 +464,12 @@ def publish() -> Any:
 @editor_only
 def relabel() -> Response:
     ids = [i for i in request.form.get("ids", "").split(",") if i]
+    name, question, lang = request.form["set"], request.form["q"], request.form["lang"]
+    what = f"{name}: {question!r} relabelled as {','.join(ids) or 'decline'}"
     try:
-        files = relabel_eval_item(
-            console().draft_files(), request.form["set"], request.form["q"], request.form["lang"], ids
-        )
+        console().edit_draft(lambda draft: relabel_eval_item(draft, name, question, lang, ids), _user(), what)
     except CorpusEditError as exc:
         abort(400, str(exc))
-    what = f"{request.form['set']}: {request.form['q']!r} relabelled as {','.join(ids) or 'decline'}"
-    console().save_draft(files, _user(), what)
     return redirect(url_for("console.publish_page"))
 
 
@@ -489,18 +528,24 @@ def inbox_action(gid: str) -> Response:
     action = request.form.get("action", "")
     if action == "alternate":
         entry_id = request.form.get("entry", "")
-        files = console().draft_files()
-        for text, _ in group.texts.most_common(5):
-            files = add_alternate(files, entry_id, _text_lang(text, group.lang), text)
-        console().save_draft(files, _user(), f"inbox: alternates for {entry_id}")
+
+        def add_group(files: dict[str, str]) -> dict[str, str]:
+            for text, _ in group.texts.most_common(5):
+                files = add_alternate(files, entry_id, _text_lang(text, group.lang), text)
+            return files
+
+        console().edit_draft(add_group, _user(), f"inbox: alternates for {entry_id}")
         console().mark_group(group.key, "alternate", _user())
         return redirect(url_for("console.entry", entry_id=entry_id, saved=1))
     if action == "new":
         return redirect(url_for("console.new_entry", **{"from": group.sample, "lang": group.lang}))
     if action in ("out-of-scope", "dismiss"):
         if action == "out-of-scope" and "eval.yaml" in console().draft_files():
-            files = add_eval_item(console().draft_files(), "eval.yaml", group.sample, group.lang, [], "oos")
-            console().save_draft(files, _user(), f"eval.yaml: {group.sample!r} must be declined")
+            console().edit_draft(
+                lambda draft: add_eval_item(draft, "eval.yaml", group.sample, group.lang, [], "oos"),
+                _user(),
+                f"eval.yaml: {group.sample!r} must be declined",
+            )
         console().mark_group(group.key, action, _user())
         return redirect(url_for("console.inbox"))
     abort(400, "unknown action")

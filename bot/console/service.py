@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rapidfuzz import fuzz
 
-from bot.console.store import ConsoleStore, files_digest
+from bot.console.store import ConsoleStore, draft_revision, files_digest
 from bot.corpus import LANGS, MAX_ANSWER_BYTES, Problem, read_corpus
 from bot.corpus_writer import read_corpus_files, write_corpus_files
 from bot.dialogue import Reply
@@ -32,7 +32,6 @@ from bot.text import TextNormaliser
 
 APPLIED_MARKER = ".published-version"
 BLOCKING_KINDS = ("wrong", "false", "wrong-language")
-PLACEHOLDERS = re.compile(r"^\s*(todo|tbd|tba|fixme|xxx|待定|待补充|\?+|-+)\s*$", re.IGNORECASE)
 FIELD = re.compile(r"`(\w+)(?:\.(\w+))?")
 ENTRY_LABEL = re.compile(r"^entry '([^']+)': ")
 # WeChat shows at most 2,048 bytes in one reply; the corpus keeps answers under 2,000 bytes of UTF-8, which is
@@ -42,6 +41,18 @@ LOW_CONFIDENCE_MARGIN = 10.0  # answers less than this above the answer threshol
 SIMILAR = 80
 KEEP_FOLDERS = 6  # materialised drafts kept on disk
 NUMBER = re.compile(r"^(?:第)?[1-9](?:个|条|号)?$")
+
+
+class DraftConflict(Exception):
+    """The draft changed since the editor read it; storing their version would undo someone's edit."""
+
+    def __init__(self, user: str, when: str) -> None:
+        self.user, self.when = user, when
+        super().__init__(
+            f"the draft was changed by {user} at {when} after you opened this page, so your save was refused "
+            "to keep their change. Your text is still in the form: check it against the draft as it is now "
+            "and save again"
+        )
 
 
 @dataclass(frozen=True)
@@ -112,10 +123,11 @@ class GateResult:
 
     check: DraftCheck
     sets: list[SetResult]
+    refused: str = ""  # a reason outside the gate: another publish under way, a draft changed meanwhile
 
     @property
     def reasons(self) -> list[str]:
-        out = []
+        out = [self.refused] if self.refused else []
         if self.check.errors:
             out.append(f"{len(self.check.errors)} error(s) in the draft")
         for s in self.sets:
@@ -186,18 +198,54 @@ class Console:
         return read_corpus_files(self.corpus_dir)
 
     def draft_files(self) -> dict[str, str]:
+        return self.draft_state()[0]
+
+    def draft_state(self) -> tuple[dict[str, str], int]:
+        """The draft's files and revision, read together (revision 0: no draft, the live files)."""
         draft = self.store.draft()
-        return dict(draft["files"]) if draft else self.live_files()
+        return (dict(draft["files"]) if draft else self.live_files()), draft_revision(draft)
 
     def has_draft(self) -> bool:
         draft = self.store.draft()
         return bool(draft) and draft["files"] != self.live_files()
 
-    def save_draft(self, files: Mapping[str, str], user: str, what: str) -> None:
+    def save_draft(self, files: Mapping[str, str], user: str, what: str, revision: int) -> None:
+        """Store the files as the new draft if the draft is still at `revision`; DraftConflict if not."""
         draft = self.store.draft()
         base = draft.get("base") if draft else files_digest(self.live_files())
-        self.store.save_draft({"files": dict(files), "user": user, "time": self.clock(), "base": base})
+        saved = {"files": dict(files), "user": user, "time": self.clock(), "base": base}
+        if not self.store.save_draft(saved, revision):
+            raise self._conflict()
         self.store.audit(user, "edit", what)
+
+    def edit_draft(
+        self,
+        change: Callable[[dict[str, str]], dict[str, str]],
+        user: str,
+        what: str,
+        seen: int | None = None,
+    ) -> None:
+        """Apply `change` to the newest draft and store it in one step.
+
+        With `seen` (the revision the editor's page showed), a draft changed since is refused; without,
+        a save that lands in between is read again and the change applied to it.
+        """
+        for _ in range(3):
+            files, revision = self.draft_state()
+            if seen is not None and seen != revision:
+                raise self._conflict()
+            try:
+                self.save_draft(change(files), user, what, revision)
+                return
+            except DraftConflict:
+                if seen is not None:
+                    raise
+        raise self._conflict()
+
+    def _conflict(self) -> DraftConflict:
+        draft = self.store.draft() or {}
+        when = time.strftime("%H:%M", time.localtime(draft.get("time", self.clock())))
+        return DraftConflict(str(draft.get("user") or "someone"), when)
 
     def draft_is_stale(self) -> bool:
         """True when the live corpus changed since the draft was started (publishing would undo that)."""
@@ -205,7 +253,7 @@ class Console:
         return bool(draft) and draft.get("base") != files_digest(self.live_files())
 
     def discard_draft(self, user: str) -> None:
-        self.store.drop_draft()
+        self.store.drop_draft()  # discarding is meant to drop whatever the draft holds
         self.store.audit(user, "discard draft")
 
     def draft_diff(self) -> str:
@@ -234,7 +282,8 @@ class Console:
                 shutil.rmtree(old, ignore_errors=True)
 
     def check(self, files: Mapping[str, str]) -> DraftCheck:
-        """`validate`'s checks plus the console's: placeholders, WeChat's limit, out-of-scope clashes."""
+        """`validate`'s checks (placeholders and WeChat's limit among them) placed on fields, with the
+        out-of-scope clashes offered a way out (take the words off the list)."""
         corpus, problems = read_corpus(self.folder_for(files))
         found = [_placed(p) for p in problems]
         if corpus is not None:
@@ -242,19 +291,6 @@ class Console:
             for clashing, _, found_terms in out_of_scope_clashes(corpus, self._normaliser.normalise):
                 clashes.setdefault(clashing.id, set()).update(found_terms)
             for entry in corpus.entries:
-                for lang in LANGS:
-                    answer = entry.answer.get(lang, "")
-                    if PLACEHOLDERS.match(answer) or len(answer.strip()) <= 1:
-                        found.append(
-                            FieldProblem(
-                                f"the {lang} answer is a placeholder ({answer!r}); "
-                                "write the answer families should read",
-                                entry=entry.id,
-                                field="answer",
-                                lang=lang,
-                                file=entry.file,
-                            )
-                        )
                 clash = sorted(clashes.get(entry.id, ()))
                 if clash:
                     found.append(
@@ -360,8 +396,47 @@ class Console:
         return self._reports[key]
 
     # --- publishing and versions ---
-    def publish(self, files: Mapping[str, str], user: str, note: str, kind: str = "publish") -> GateResult:
-        """Go live with the files when the gate passes: write them, record a version, reload this worker."""
+    def publish(
+        self,
+        files: Mapping[str, str],
+        user: str,
+        note: str,
+        kind: str = "publish",
+        revision: int | None = None,
+    ) -> GateResult:
+        """Go live with the files when the gate passes: write them, record a version, reload this worker.
+
+        One publish at a time across every worker sharing the store; with `revision` (the draft the editor
+        reviewed), a draft changed since is refused rather than published unseen.
+        """
+        token = self.store.take_publish_lock(user)
+        if token is None:
+            holder = self.store.publish_lock() or {}
+            since = time.strftime("%H:%M", time.localtime(holder.get("time", self.clock())))
+            reason = (
+                f"{holder.get('user') or 'another editor'} is publishing (since {since}); nothing was "
+                "changed. Wait until that publish is finished, look at the draft again, then publish"
+            )
+            return self._refused(user, kind, reason)
+        try:
+            if revision is not None and draft_revision(self.store.draft()) != revision:
+                conflict = self._conflict()
+                reason = (
+                    f"the draft was changed by {conflict.user} at {conflict.when} after you opened this page; "
+                    "nothing was published. Look at the changes below and publish again"
+                )
+                return self._refused(user, kind, reason)
+            return self._publish_locked(files, user, note, kind, revision)
+        finally:
+            self.store.release_publish_lock(token)
+
+    def _refused(self, user: str, kind: str, reason: str) -> GateResult:
+        self.store.audit(user, f"{kind} refused", reason)
+        return GateResult(DraftCheck([], 0), [], refused=reason)
+
+    def _publish_locked(
+        self, files: Mapping[str, str], user: str, note: str, kind: str, revision: int | None
+    ) -> GateResult:
         result = self.gate(files)
         if not result.passed:
             self.store.audit(user, f"{kind} refused", "; ".join(result.reasons))
@@ -381,8 +456,9 @@ class Console:
             if name in files:
                 brain = self.draft_brain(files)
                 report = self._evaluate(brain, brain.corpus.directory / name)
-                self.store.save_published_failures(name, [asdict(f) for f in _failures(report)])
-        self.store.drop_draft()
+                self.store.save_published_failures(name, failure_records(report))
+        # With `revision`, only the draft that was published: an edit saved meanwhile stays for the next one.
+        self.store.drop_draft(revision)
         self.store.audit(user, kind, f"version {number}: {note}")
         self.bot.reload()
         return result
@@ -466,6 +542,11 @@ def _needs_staff(record: QuestionRecord, answer_threshold: float) -> bool:
     return record.outcome == "answered" and record.score < answer_threshold + LOW_CONFIDENCE_MARGIN
 
 
+def failure_records(report: Report) -> list[dict]:
+    """A run's failures as a publish stores them, for `eval` to compare later runs with."""
+    return [asdict(f) for f in _failures(report)]
+
+
 def _failures(report: Report) -> list[Failure]:
     return [
         Failure(
@@ -527,25 +608,39 @@ def apply_published(store: ConsoleStore, corpus_dir: Path) -> int | None:
     return latest
 
 
-def compare_with_published(storage_url: str, set_name: str, report: Report) -> str:
+@dataclass
+class SincePublished:
+    """An evaluation run against the failures stored at the last publish from the console."""
+
+    new: list[Failure] = field(default_factory=list)
+    fixed: list[dict] = field(default_factory=list)
+    note: str = ""  # why there is nothing to compare with
+
+    def __str__(self) -> str:
+        if self.note:
+            return self.note
+        lines = [f"since the last publish: {len(self.new)} new failure(s), {len(self.fixed)} fixed"]
+        lines += [
+            f"  new [{f.kind}] {f.question!r}: expected {'/'.join(f.expected) or 'decline'}, got "
+            f"{f.got or 'no answer'}"
+            for f in self.new
+        ]
+        lines += [f"  fixed {f['question']!r}" for f in self.fixed]
+        return "\n".join(lines)
+
+
+def compare_with_published(storage_url: str, set_name: str, report: Report) -> SincePublished:
     """For `python -m bot eval`: the failures new and fixed since the last publish from the console."""
     from bot.console.store import ConsoleStoreError, open_console_store
 
     try:
         before = open_console_store(storage_url).published_failures(set_name)
     except ConsoleStoreError as exc:
-        return f"(no comparison with the last publish: {exc})"
+        return SincePublished(note=f"(no comparison with the last publish: {exc})")
     if before is None:
-        return "(no publish from the console yet to compare with)"
+        return SincePublished(note="(no publish from the console yet to compare with)")
     was = {(f["question"], f["lang"]): f for f in before}
     now = {f.key: f for f in _failures(report)}
     new = [f for k, f in now.items() if k not in was or was[k]["got"] != f.got]
     fixed = [f for k, f in was.items() if k not in now]
-    lines = [f"since the last publish: {len(new)} new failure(s), {len(fixed)} fixed"]
-    lines += [
-        f"  new [{f.kind}] {f.question!r}: expected {'/'.join(f.expected) or 'decline'}, got "
-        f"{f.got or 'no answer'}"
-        for f in new
-    ]
-    lines += [f"  fixed {f['question']!r}" for f in fixed]
-    return "\n".join(lines)
+    return SincePublished(new, fixed)

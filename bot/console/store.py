@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -17,10 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot.storage.sqlite import inside_sqlite
+
 Clock = Callable[[], float]
 SESSION_SECONDS = 8 * 3600
 LOCKOUT_FAILURES = 5
 LOCKOUT_SECONDS = 15 * 60
+PUBLISH_LOCK_SECONDS = 10 * 60  # longer than any gate run; a publisher that died frees the lock by then
 
 
 class ConsoleStoreError(Exception):
@@ -28,13 +32,19 @@ class ConsoleStoreError(Exception):
 
 
 class Backend(Protocol):
-    """Keys, counters and append-only lists, shared by every worker that opens the same store."""
+    """Keys, counters and append-only lists, shared by every worker that opens the same store.
+
+    `put_new` sets a key only when it is absent (a lock); `swap` replaces a value only while it is still the
+    expected one (None: absent; a new value of None deletes), so two workers never overwrite each other.
+    """
 
     def get(self, key: str) -> Any | None: ...
     def put(self, key: str, value: Any, ttl: float | None = None) -> None: ...
     def delete(self, key: str) -> None: ...
     def items(self, prefix: str) -> dict[str, Any]: ...
     def incr(self, key: str, ttl: float) -> int: ...
+    def put_new(self, key: str, value: Any, ttl: float) -> bool: ...
+    def swap(self, key: str, expected: Any | None, value: Any | None) -> bool: ...
     def append(self, name: str, value: Any) -> int: ...
     def item(self, name: str, number: int) -> Any | None: ...
     def newest(self, name: str, limit: int) -> list[tuple[int, Any]]: ...
@@ -42,7 +52,10 @@ class Backend(Protocol):
 
 
 class SQLiteBackend:
-    """One SQLite file (or memory), opened lazily per process so a forked worker never shares a handle."""
+    """One SQLite file (or memory), opened lazily per process so a forked worker never shares a handle.
+
+    Every use goes through the storage's fork gate, so a fork never copies a thread inside SQLite.
+    """
 
     def __init__(self, path: str, clock: Clock = time.time) -> None:
         self.path = path
@@ -67,7 +80,7 @@ class SQLiteBackend:
         return self._conn
 
     def _run(self, sql: str, args: tuple = ()) -> list[tuple]:
-        with self._lock:
+        with inside_sqlite(), self._lock:
             try:
                 return self._db().execute(sql, args).fetchall()
             except sqlite3.Error as exc:
@@ -97,7 +110,7 @@ class SQLiteBackend:
         return {key[len(prefix) :]: json.loads(value) for key, value in rows}
 
     def incr(self, key: str, ttl: float) -> int:
-        with self._lock:
+        with inside_sqlite(), self._lock:
             db = self._db()
             try:
                 db.execute("BEGIN IMMEDIATE")
@@ -113,8 +126,50 @@ class SQLiteBackend:
                 db.execute("ROLLBACK") if db.in_transaction else None
                 raise ConsoleStoreError(str(exc)) from exc
 
+    def _current(self, db: sqlite3.Connection, key: str) -> Any | None:
+        row = db.execute("SELECT value, expires FROM console_kv WHERE key = ?", (key,)).fetchone()
+        if row is None or (row[1] is not None and row[1] <= self.clock()):
+            return None
+        return json.loads(row[0])
+
+    def _atomic(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run `work` in one write transaction: no other worker reads or writes in between."""
+        with inside_sqlite(), self._lock:
+            db = self._db()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                result = work(db)
+                db.execute("COMMIT")
+                return result
+            except sqlite3.Error as exc:
+                db.execute("ROLLBACK") if db.in_transaction else None
+                raise ConsoleStoreError(str(exc)) from exc
+
+    def put_new(self, key: str, value: Any, ttl: float) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            if self._current(db, key) is not None:
+                return False
+            text = json.dumps(value, ensure_ascii=False)
+            db.execute("INSERT OR REPLACE INTO console_kv VALUES (?, ?, ?)", (key, text, self.clock() + ttl))
+            return True
+
+        return self._atomic(work)
+
+    def swap(self, key: str, expected: Any | None, value: Any | None) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            if self._current(db, key) != expected:
+                return False
+            if value is None:
+                db.execute("DELETE FROM console_kv WHERE key = ?", (key,))
+            else:
+                text = json.dumps(value, ensure_ascii=False)
+                db.execute("INSERT OR REPLACE INTO console_kv VALUES (?, ?, NULL)", (key, text))
+            return True
+
+        return self._atomic(work)
+
     def append(self, name: str, value: Any) -> int:
-        with self._lock:
+        with inside_sqlite(), self._lock:
             db = self._db()
             try:
                 db.execute("BEGIN IMMEDIATE")
@@ -196,6 +251,36 @@ class RedisBackend:
             raise ConsoleStoreError(str(exc)) from exc
         return int(count)
 
+    def put_new(self, key: str, value: Any, ttl: float) -> bool:
+        text = json.dumps(value, ensure_ascii=False)
+        try:
+            return bool(self._redis.set(self.PREFIX + key, text, px=int(ttl * 1000), nx=True))
+        except self._errors as exc:
+            raise ConsoleStoreError(str(exc)) from exc
+
+    def swap(self, key: str, expected: Any | None, value: Any | None) -> bool:
+        import redis
+
+        name = self.PREFIX + key
+        try:
+            with self._redis.pipeline() as pipe:
+                pipe.watch(name)  # the transaction below fails if another client writes the key meanwhile
+                current = pipe.get(name)
+                if (None if current is None else json.loads(current)) != expected:
+                    pipe.unwatch()
+                    return False
+                pipe.multi()
+                if value is None:
+                    pipe.delete(name)
+                else:
+                    pipe.set(name, json.dumps(value, ensure_ascii=False))
+                pipe.execute()
+                return True
+        except redis.WatchError:
+            return False
+        except self._errors as exc:
+            raise ConsoleStoreError(str(exc)) from exc
+
     def append(self, name: str, value: Any) -> int:
         return int(self._call("rpush", self.PREFIX + "list:" + name, json.dumps(value, ensure_ascii=False)))
 
@@ -261,15 +346,40 @@ class ConsoleStore:
     def close_session(self, token: str) -> None:
         self.backend.delete("session:" + token)
 
-    # the draft: the whole corpus folder's texts with the staff's unpublished edits
+    # the draft: the whole corpus folder's texts with the staff's unpublished edits, numbered by revision
     def draft(self) -> dict | None:
         return self.backend.get("draft")
 
-    def save_draft(self, draft: dict) -> None:
-        self.backend.put("draft", draft)
+    def save_draft(self, draft: dict, revision: int) -> bool:
+        """Store the draft as revision + 1 if the stored one is still `revision` (0: none); False if not."""
+        current = self.backend.get("draft")
+        if draft_revision(current) != revision:
+            return False
+        return self.backend.swap("draft", current, {**draft, "revision": revision + 1})
 
-    def drop_draft(self) -> None:
-        self.backend.delete("draft")
+    def drop_draft(self, revision: int | None = None) -> bool:
+        """Remove the draft; with `revision`, only while it is still that one (a later save is kept)."""
+        if revision is None:
+            self.backend.delete("draft")
+            return True
+        current = self.backend.get("draft")
+        return draft_revision(current) == revision and self.backend.swap("draft", current, None)
+
+    # one publish at a time, across every worker and server that shares the store
+    def take_publish_lock(self, user: str) -> str | None:
+        """A token when this caller may publish now; None while someone else's publish is under way."""
+        token = secrets.token_hex(12)
+        holder = {"user": user, "time": self.clock(), "token": token}
+        return token if self.backend.put_new("lock:publish", holder, PUBLISH_LOCK_SECONDS) else None
+
+    def publish_lock(self) -> dict | None:
+        """Who is publishing and since when, or None."""
+        return self.backend.get("lock:publish")
+
+    def release_publish_lock(self, token: str) -> None:
+        holder = self.backend.get("lock:publish")
+        if holder and holder.get("token") == token:
+            self.backend.swap("lock:publish", holder, None)
 
     # published versions: metadata in a list, file contents by their hash
     def publish(self, files: dict[str, str], user: str, note: str, kind: str = "publish") -> int:
@@ -312,6 +422,11 @@ class ConsoleStore:
 
     def marks(self) -> dict[str, dict]:
         return self.backend.items("mark:")
+
+
+def draft_revision(draft: dict | None) -> int:
+    """A stored draft's revision: 0 for none (drafts saved before revisions were kept count as 1)."""
+    return 0 if draft is None else int(draft.get("revision", 1))
 
 
 def files_digest(files: dict[str, str]) -> str:

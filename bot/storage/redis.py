@@ -76,6 +76,7 @@ class RedisStorage:
         socket_timeout: float = SOCKET_TIMEOUT_SECONDS,
     ) -> None:
         self.url = url
+        self._closed = False
         self._clock = clock
         self._prefix = prefix
         self._question_cap = question_cap
@@ -250,7 +251,13 @@ class RedisStorage:
         except StorageError:
             return False
 
+    @property
+    def closed(self) -> bool:
+        """True once close() was called: the app's corpus watcher then stops, as with SQLite."""
+        return self._closed
+
     def close(self) -> None:
         """Disconnect every pooled connection."""
+        self._closed = True
         with self._errors():
             self._client.close()

@@ -9,7 +9,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from bot.storage.base import (
@@ -178,6 +178,11 @@ def _reset_after_fork() -> None:
         storage._pool_lock = threading.Condition()
         storage._write_lock = threading.Lock()
         storage._forget_parent_pool()
+
+
+def inside_sqlite() -> AbstractContextManager[None]:
+    """Hold forks off while this thread works in SQLite: for other SQLite files of the app (the console's)."""
+    return _FORK_GATE.working()
 
 
 os.register_at_fork(

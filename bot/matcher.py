@@ -325,7 +325,7 @@ class Matcher:
         clear = best.confidence - runner_up >= s.answer_margin or best.confidence >= s.sure_threshold
         if best.confidence >= s.answer_threshold and clear:
             return Match("answer", query, candidates, entity)
-        if len(close) == 1 and best.confidence >= s.answer_threshold:
+        if len(close) == 1 and best.confidence >= min(s.answer_threshold, s.single_threshold):
             return Match("answer", query, candidates, entity)
         return suggested
 

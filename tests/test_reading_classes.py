@@ -301,3 +301,15 @@ def test_a_fee_score_or_number_of_something_else_is_declined(bot: FAQBot, messag
 )
 def test_the_programmes_own_figures_are_still_answered(bot: FAQBot, message: str) -> None:
     assert bot.ask(message).kind == "answer"
+
+
+def test_a_single_close_entry_above_the_single_threshold_is_answered_not_offered(mini_config: Config) -> None:
+    """A "did you mean" list of one offers no choice: at or above `single_threshold` it is the answer."""
+    lone = FAQBot(replace(mini_config, match=replace(mini_config.match, single_threshold=0.0)), MemoryStorage())
+    listing = FAQBot(replace(mini_config, match=replace(mini_config.match, single_threshold=100.0)), MemoryStorage())
+    question = "tuition"
+    offered = listing.ask(question)
+    if offered.kind == "suggest" and len(offered.suggestions) == 1:
+        assert lone.ask(question).kind == "answer"
+    else:
+        assert lone.ask(question).kind == offered.kind

@@ -392,6 +392,9 @@ def test_a_publish_while_another_is_under_way_is_refused(
     assert refused.status_code == 409 and "li.editor is publishing" in refused.get_data(as_text=True)
     assert store.latest_version() == 0
     assert "who answers the phone" not in (corpus / "contact.yaml").read_text(encoding="utf-8")
+    editor.get("/admin/language/zh")
+    in_chinese = editor.post("/admin/publish", data={"csrf": csrf_of(editor), "note": "phone"})
+    assert in_chinese.status_code == 409 and "li.editor正在发布" in in_chinese.get_data(as_text=True)
     store.release_publish_lock(token)
     assert editor.post("/admin/publish", data={"csrf": csrf_of(editor), "note": "phone"}).status_code == 302
     assert store.publish_lock() is None and store.latest_version() == 2

@@ -124,19 +124,28 @@ class GateResult:
     check: DraftCheck
     sets: list[SetResult]
     refused: str = ""  # a reason outside the gate: another publish under way, a draft changed meanwhile
+    refused_zh: str = ""  # the same reason in Chinese, for the console's Chinese pages
 
     @property
     def reasons(self) -> list[str]:
-        out = [self.refused] if self.refused else []
+        return self.reasons_in("en")
+
+    def reasons_in(self, lang: str) -> list[str]:
+        """Why the draft may not go live, in the editor's language."""
+        zh = lang == "zh"
+        refused = (self.refused_zh or self.refused) if zh else self.refused
+        out = [refused] if refused else []
         if self.check.errors:
-            out.append(f"{len(self.check.errors)} error(s) in the draft")
+            n = len(self.check.errors)
+            out.append(f"草稿中有 {n} 处错误" if zh else f"{n} error(s) in the draft")
         for s in self.sets:
             if s.error:
                 out.append(f"{s.name}: {s.error}")
             if s.blocking:
-                out.append(f"{s.name}: {len(s.blocking)} new wrong answer(s)")
+                n = len(s.blocking)
+                out.append(f"{s.name}：新增 {n} 个答错的问题" if zh else f"{s.name}: {n} new wrong answer(s)")
             if s.live_meets and not s.meets:
-                out.append(f"{s.name}: below the evaluation thresholds")
+                out.append(f"{s.name}：低于评测门槛" if zh else f"{s.name}: below the evaluation thresholds")
         return out
 
     @property
@@ -417,7 +426,11 @@ class Console:
                 f"{holder.get('user') or 'another editor'} is publishing (since {since}); nothing was "
                 "changed. Wait until that publish is finished, look at the draft again, then publish"
             )
-            return self._refused(user, kind, reason)
+            reason_zh = (
+                f"{holder.get('user') or '另一位编辑'}正在发布（{since} 开始），本次没有做任何更改。"
+                "请等那次发布完成、重新查看草稿后再发布"
+            )
+            return self._refused(user, kind, reason, reason_zh)
         try:
             if revision is not None and draft_revision(self.store.draft()) != revision:
                 conflict = self._conflict()
@@ -425,14 +438,18 @@ class Console:
                     f"the draft was changed by {conflict.user} at {conflict.when} after you opened this page; "
                     "nothing was published. Look at the changes below and publish again"
                 )
-                return self._refused(user, kind, reason)
+                reason_zh = (
+                    f"您打开此页面后，{conflict.user} 于 {conflict.when} 修改了草稿，本次没有发布。"
+                    "请查看下面的改动后再发布"
+                )
+                return self._refused(user, kind, reason, reason_zh)
             return self._publish_locked(files, user, note, kind, revision)
         finally:
             self.store.release_publish_lock(token)
 
-    def _refused(self, user: str, kind: str, reason: str) -> GateResult:
+    def _refused(self, user: str, kind: str, reason: str, reason_zh: str = "") -> GateResult:
         self.store.audit(user, f"{kind} refused", reason)
-        return GateResult(DraftCheck([], 0), [], refused=reason)
+        return GateResult(DraftCheck([], 0), [], refused=reason, refused_zh=reason_zh)
 
     def _publish_locked(
         self, files: Mapping[str, str], user: str, note: str, kind: str, revision: int | None

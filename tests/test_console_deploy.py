@@ -105,6 +105,7 @@ def gunicorn_url(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         rate_limit_per_address=0,
         admin_token=ADMIN_TOKEN,
     )
+    settings["eval"]["sets"] = ["eval.yaml", "holdout.yaml"]  # as console_config: a quicker publish gate
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
     add_account(open_console_store(settings["storage"]), EDITOR, PASSWORD)

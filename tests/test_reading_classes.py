@@ -305,8 +305,12 @@ def test_the_programmes_own_figures_are_still_answered(bot: FAQBot, message: str
 
 def test_a_single_close_entry_above_the_single_threshold_is_answered_not_offered(mini_config: Config) -> None:
     """A "did you mean" list of one offers no choice: at or above `single_threshold` it is the answer."""
-    lone = FAQBot(replace(mini_config, match=replace(mini_config.match, single_threshold=0.0)), MemoryStorage())
-    listing = FAQBot(replace(mini_config, match=replace(mini_config.match, single_threshold=100.0)), MemoryStorage())
+    lone = FAQBot(
+        replace(mini_config, match=replace(mini_config.match, single_threshold=0.0)), MemoryStorage()
+    )
+    listing = FAQBot(
+        replace(mini_config, match=replace(mini_config.match, single_threshold=100.0)), MemoryStorage()
+    )
     question = "tuition"
     offered = listing.ask(question)
     if offered.kind == "suggest" and len(offered.suggestions) == 1:

@@ -400,7 +400,7 @@ class Console:
         if key not in self._reports:
             bot = self._quiet_bot(brain)
             self._reports[key] = evaluate_bot(bot, path)
-            while len(self._reports) > 8:
+            while len(self._reports) > 16:
                 self._reports.popitem(last=False)
         return self._reports[key]
 

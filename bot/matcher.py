@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import NamedTuple
 
 import numpy as np
@@ -110,6 +110,8 @@ class Matcher:
         self._answer_facts = [{lang: _facts(e.answer[lang]) for lang in e.answer} for e in corpus.entries]
         self._answer_kinds = [self._kinds_stated(e) for e in corpus.entries]
         self._corpus_text = "\n".join(text for texts in self._entry_texts for text in texts)
+        # Whether the corpus names an institution, remembered: "medical college" is asked about again and again.
+        self._corpus_names = lru_cache(maxsize=4096)(partial(_mentions_word, self._corpus_text))
         self.analyser.built()
         self._warm_up()
 
@@ -274,7 +276,7 @@ class Matcher:
             name = match.group(1) or match.group(2)
             if name not in EN_STOP_WORDS and not tokeniser.is_everyday(name):
                 found.append(match.group())
-        return [name for name in found if not _mentions_word(self._corpus_text, name)]
+        return [name for name in found if not self._corpus_names(name)]
 
     def _entry_mentions(self, number: int, terms: list[str]) -> bool:
         return any(term in text for term in terms for text in self._phrasing_texts[number])
@@ -532,9 +534,19 @@ _INSTITUTION_EN = re.compile(
 
 
 def _mentions_word(text: str, name: str) -> bool:
+    """True when the text has the name, a Latin name as a whole word ("tongji" is not in "tongjie")."""
+    start = text.find(name)
     if CJK.search(name):
-        return name in text
-    return re.search(rf"(?<![a-z0-9]){re.escape(name)}(?![a-z0-9])", text) is not None
+        return start >= 0
+    while start >= 0:  # str.find is far quicker over the whole corpus than a regular expression
+        end = start + len(name)
+        if text[start - 1 : start] not in _WORD_CHARS and text[end : end + 1] not in _WORD_CHARS:
+            return True
+        start = text.find(name, start + 1)
+    return False
+
+
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
 _FACT = re.compile(r"\d+(?:\.\d+)?|[\w.+-]+@[\w.-]+")

@@ -27,7 +27,9 @@ class MatchSettings:
     max_suggestions: int = 3
     shortlist_size: int = 12
     sure_threshold: float = 101.0
-    single_threshold: float = 101.0  # one close entry alone at or above this (or answer_threshold) is answered
+    single_threshold: float = (
+        101.0  # one close entry alone at or above this (or answer_threshold) is answered
+    )
     pair_threshold: float = 101.0  # two close entries both at or above this get both answers, not a list
     coverage_weight: float = 0.30
     overlap_weight: float = 0.20

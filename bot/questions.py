@@ -237,12 +237,15 @@ _EN_ASKS_FIRST = re.compile(
 """An English question that opens at once; "what if …", "if …", "in 2020, …" lead into the question instead."""
 
 
+_EN_COMMA = re.compile(r",\s*")
+
+
 def _split_english_commas(chunk: str) -> list[str]:
     """Cut where a comma stands between two whole English questions ("What's the tuition, how long is it?")."""
     cuts = [0]
-    for comma in re.finditer(r",\s*", chunk):
+    for comma in _EN_COMMA.finditer(chunk):
         before, rest = chunk[cuts[-1] : comma.start()].strip(_EDGE), chunk[comma.end() :]
-        following = re.split(r",\s*", rest, maxsplit=1)[0]
+        following = _EN_COMMA.split(rest, maxsplit=1)[0]
         if (
             _EN_ASKS_FIRST.match(_EN_LEAD.sub("", before))
             and len(before.split()) >= MIN_WORDS

@@ -26,6 +26,7 @@ from console_helpers import (
     entry_form,
     sign_in,
 )
+from flask import Flask
 from redis_server import (  # noqa: F401 (the fixtures register by being imported)
     RedisServer,
     free_loopback_port,
@@ -44,11 +45,17 @@ DEADLINE_SECONDS = 60.0
 NEW_PHRASING = "whom should I talk to"  # suggested, not answered, by the unchanged corpus
 
 
+def two_servers(config: Config, brain: Brain, tmp_path: Path, redis: RedisServer) -> tuple[Flask, Flask]:
+    """Two apps on corpus folders of their own that share one Redis, as two machines would."""
+    return tuple(
+        console_app(console_config(config, copy_corpus(tmp_path / name), redis.url), brain) for name in "ab"
+    )
+
+
 def test_a_publish_on_one_server_reaches_another_through_redis(
     config: Config, brain: Brain, tmp_path: Path, own_redis_server: RedisServer
 ) -> None:
-    first = console_app(console_config(config, copy_corpus(tmp_path / "a"), own_redis_server.url), brain)
-    second = console_app(console_config(config, copy_corpus(tmp_path / "b"), own_redis_server.url), brain)
+    first, second = two_servers(config, brain, tmp_path, own_redis_server)
     editor, family = first.test_client(), second.test_client()
     assert not ask(family, NEW_PHRASING)["matched"]
     sign_in(editor)
@@ -73,8 +80,7 @@ def test_a_publish_on_one_server_reaches_another_through_redis(
 def test_a_broken_draft_reaches_no_server(
     config: Config, brain: Brain, tmp_path: Path, own_redis_server: RedisServer
 ) -> None:
-    first = console_app(console_config(config, copy_corpus(tmp_path / "a"), own_redis_server.url), brain)
-    second = console_app(console_config(config, copy_corpus(tmp_path / "b"), own_redis_server.url), brain)
+    first, second = two_servers(config, brain, tmp_path, own_redis_server)
     editor, family = first.test_client(), second.test_client()
     sign_in(editor)
     broken = {

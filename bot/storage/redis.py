@@ -144,20 +144,15 @@ class RedisStorage:
         arguments: list[str | int] = [reply, _milliseconds(ttl_seconds), self._question_cap]
         # JSON escapes line breaks, so one line per question.
         arguments.append("\n".join(record.to_json() for record in writes.questions))
-        if writes.session is not None:
-            session, text, ttl = writes.session
-            keys.append(self._key("session", session))
-            arguments += [text, _milliseconds(ttl)]
-        else:
-            keys.append("")
-            arguments += ["", 1]
-        if writes.claim is not None:
-            claim, holder, claim_ttl = writes.claim
-            keys.append(self._key("reply", claim))
-            arguments += [holder, _milliseconds(claim_ttl)]
-        else:
-            keys.append("")
-            arguments += ["", 1]
+        # The script takes a session and a claim as (key, value, ttl) slots; an empty key leaves one out.
+        for kind, slot in (("session", writes.session), ("reply", writes.claim)):
+            if slot is None:
+                keys.append("")
+                arguments += ["", 1]
+            else:
+                name, value, ttl = slot
+                keys.append(self._key(kind, name))
+                arguments += [value, _milliseconds(ttl)]
         with self._errors():
             earlier = self._deliver_script(keys=keys, args=arguments)
         if isinstance(earlier, list):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.corpus import LANGS, Corpus, Entry, Problem, read_yaml, strip_lines
 from bot.matcher import Candidate, Evidence, Match, Matcher
-from bot.questions import MAX_QUESTIONS, Piece, split_message, topic_pair
+from bot.questions import MAX_QUESTIONS, Piece, clauses, is_long, split_message, topic_pair
 from bot.text import CJK, TextNormaliser, detect_language, utf8_len
 from bot.wechat import split_reply
 
@@ -224,6 +224,15 @@ def _joined(texts: list[str]) -> str:
     return ("、" if any(CJK.search(t) for t in texts) else ", ").join(t.strip() for t in texts)
 
 
+SHORT_CLAUSE = (4, 6)
+
+
+def _short_clause(text: str) -> bool:
+    """A clause too short to carry its own subject ("真的是这样吗", "is that true?")."""
+    chinese = len(CJK.findall(text))
+    return chinese <= SHORT_CLAUSE[1] if chinese else len(text.split()) <= SHORT_CLAUSE[0]
+
+
 def _quoted(question: str) -> str:
     """The asker's words, cut short, to name a question the bot could not answer."""
     text = " ".join(question.split())
@@ -412,6 +421,12 @@ class Dialogue:
 
     def _answer_one(self, text: str, normal: str, convo: Conversation, lang: str) -> Reply:
         match = self._read(text, normal, convo)
+        if match.decision != "answer" and not self.matcher.out_of_scope_terms(match.query):
+            focus = self._focus(text)
+            if focus:
+                focused = self._read(focus, self.normaliser.normalise(focus), convo)
+                if focused.decision == "answer":
+                    match = focused
         if match.decision == "answer" and match.best is not None:
             return self._entry_reply(match.best.entry.id, convo, lang, match.entity, match.confidence, text)
         if match.decision == "suggest":
@@ -425,6 +440,26 @@ class Dialogue:
             return Reply("\n".join(lines), "suggest", lang, None, match.confidence, items, best_id=best)
         best = match.best.entry.id if match.best else None
         return Reply(self.texts.say("decline", lang), "decline", lang, None, match.confidence, best_id=best)
+
+    def _focus(self, text: str) -> str | None:
+        """A long message's question without its background: the clauses that ask, and those that name a
+        place ("我是四川的考生家长"); a clause that asks nothing of its own ("真的是这样吗？") keeps the claim
+        before it. None for a short message, or when nothing would be left out."""
+        if not is_long(text):
+            return None
+        kept: list[str] = []
+        for sentence in clauses(text):
+            for n, piece in enumerate(sentence):
+                query = self.matcher.analyse(piece.text)
+                if piece.asks:
+                    own = [w for w in query.tokens.words if w not in _FILLER]
+                    bare = (not own and not query.tokens.unknown) or _short_clause(piece.text)
+                    kept += [p.text for p in sentence[: n + 1]] if bare else [piece.text]
+                elif query.spotted.found:
+                    kept.append(piece.text)
+        kept = list(dict.fromkeys(kept))
+        focus = _joined(kept)
+        return focus if kept and len(focus) < len(text) * 0.8 else None
 
     def _read(self, text: str, normal: str, convo: Conversation, next_turn: bool = True) -> Match:
         """The matcher's verdict on a question, read with the previous topic when it cannot stand alone."""

@@ -108,6 +108,48 @@ def split_questions(text: str) -> list[str]:
     return [p.text for p in split_message(text) if p.is_question]
 
 
+LONG_MESSAGE = (20, 30)
+"""A message longer than this many (English words, Chinese characters) is read for the clauses that ask."""
+_EN_CLAUSE = re.compile(r",\s+|,(?!\d)|\s+(?:but|so|because)\s+(?=\w)", re.IGNORECASE)
+_EN_EMBEDDED = re.compile(
+    r"^\s*(?:and\s+|or\s+)?(?:whether|if)\b|"
+    r"\b(?:want(?:ed)? to|'d like to|would like to|need to|hope to|don't|do not|not|"
+    r"wonder(?:ing)?|ask(?:ing)?|tell (?:me|us)|clarify|confused about|unclear about|unsure|not sure|"
+    r"worried about|understand)\s+(?:\w+\s+){0,3}?(?:whether|if|how|what|when|where|which|who|why)\b",
+    re.IGNORECASE,
+)
+"""An English clause that asks without opening as a question ("we'd like to know what …", "whether …")."""
+
+
+def is_long(text: str) -> bool:
+    """True for a message with background around its question ("老师您好，我是四川的考生家长，……")."""
+    words, chinese = LONG_MESSAGE
+    return len(CJK.findall(text)) > chinese or (not CJK.search(text) and len(text.split()) > words)
+
+
+def clauses(text: str) -> list[list[Piece]]:
+    """A message's sentences, each as its clauses; a clause `asks` when it carries a question ("不太清楚四川
+    今年能招多少人", "we don't know whether there's a minimum score")."""
+    sentences: list[list[Piece]] = []
+    for sentence in _sentences(text):
+        pattern = _CLAUSE_COMMA if CJK.search(sentence) else _EN_CLAUSE
+        parts = [c for c in pattern.split(sentence) if c.strip(_EDGE)]
+        ends_asking = sentence.rstrip()[-1:] in "?？"
+        pieces = [
+            # After a comma, "which is exciting" and "who wants to be a doctor" describe; they do not ask.
+            Piece(
+                c.strip(),
+                (asks(c) and (n == 0 or ends_asking or bool(CJK.search(c)))) or bool(_EN_EMBEDDED.search(c)),
+            )
+            for n, c in enumerate(parts)
+        ]
+        if pieces and ends_asking and not any(p.asks for p in pieces):
+            pieces[-1] = Piece(pieces[-1].text, True)
+        if pieces:
+            sentences.append(pieces)
+    return sentences
+
+
 def _numbered_items(text: str) -> tuple[str, list[str]] | None:
     """(preamble, items) of a list numbered 1, 2, 3 … (or ①, ②, ③ …), or None."""
     marks = list(_NUMBER_MARK.finditer(text))

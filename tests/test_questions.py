@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.questions import split_message, split_questions, topic_pair
+from bot.questions import clauses, split_message, split_questions, topic_pair
 
 
 @pytest.mark.parametrize(
@@ -140,3 +140,17 @@ def test_two_short_topics_joined_by_and_are_a_pair(message: str, pair: list[str]
 )
 def test_and_inside_one_question_is_no_pair(message: str) -> None:
     assert topic_pair(message) == []
+
+
+def test_the_clauses_of_a_long_message_say_which_ones_ask() -> None:
+    sentences = clauses(
+        "I read that it is taught in English, which is exciting. We'd like to know whether the fee of "
+        "62,000 covers books, because money is tight."
+    )
+    asking = [piece.text for sentence in sentences for piece in sentence if piece.asks]
+    assert asking == ["We'd like to know whether the fee of 62,000 covers books"]
+
+
+def test_a_chinese_clause_with_a_question_word_asks() -> None:
+    sentences = clauses("我是四川的考生家长，孩子理科还可以，不太清楚四川今年能招多少人，麻烦告诉一下。")
+    assert [p.text for s in sentences for p in s if p.asks] == ["不太清楚四川今年能招多少人"]

@@ -317,3 +317,42 @@ def test_a_single_close_entry_above_the_single_threshold_is_answered_not_offered
         assert lone.ask(question).kind == "answer"
     else:
         assert lone.ask(question).kind == offered.kind
+
+
+# --- long messages: the question inside the background ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "faq_id", "entity"),
+    [
+        (
+            "老师好，我们是河南的考生家庭，孩子物理化学都不错，一直想当医生，现在主要想弄清楚河南今年招几个人，谢谢您",
+            "province-quota",
+            "henan",
+        ),
+        (
+            "Good morning. My son is in his last year of school and loves biology, he has been reading about many "
+            "programmes online for weeks. We would like to know what the yearly tuition is here, thank you so much "
+            "for your help.",
+            "tuition-fee",
+            None,
+        ),
+        (
+            "My daughter is a Gaokao student in Sichuan, and she is keen on medicine. She's a confident speaker but "
+            "nervous about interviews, so I wonder whether there is an oral English test at admission.",
+            "oral-exam",
+            None,
+        ),
+    ],
+)
+def test_a_long_message_is_answered_from_the_clauses_that_ask(
+    bot: FAQBot, message: str, faq_id: str, entity: str | None
+) -> None:
+    reply = bot.ask(message)
+    assert (reply.kind, reply.faq_id, reply.entity) == ("answer", faq_id, entity)
+
+
+def test_a_province_answer_names_the_gaokao_categories_as_the_documents_do(bot: FAQBot) -> None:
+    reply = bot.ask("Does Fujian have any G-LH places?")
+    assert (reply.faq_id, reply.entity) == ("province-quota", "fujian")
+    assert "0 in G-LH" in reply.text and "no liberal arts places" in reply.text

@@ -429,6 +429,9 @@ class Matcher:
 
         "学费贵吗" matches the tuition fee and the Leicester-year fee almost equally; only the second is
         defined by words such as 英国 or 莱斯特, which the question does not use, so the general entry answers.
+        The other steps forward when its phrasings use every word of the question, or, for a question without
+        words the corpus never uses, when it speaks to what the first would answer ("毕业后可以获得哪些学位"
+        is about degrees, not careers, although 毕业后 is a careers phrase).
         """
         s = self.settings
         if len(candidates) < 2 or candidates[0].confidence - candidates[1].confidence >= s.answer_margin:
@@ -437,7 +440,10 @@ class Matcher:
         if (
             self._lacks_defining_words(query, first, second)
             and not self._lacks_defining_words(query, second, first)
-            and self._uses_every_word(query, second)
+            and (
+                self._uses_every_word(query, second)
+                or (not query.tokens.unknown and self._speaks_to(query, second, first))
+            )
         ):
             promoted = Candidate(second.entry, first.confidence, second.evidence)
             stepped_back = Candidate(

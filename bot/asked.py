@@ -14,7 +14,8 @@ AMOUNT, COUNT, TIME, SHARE = "amount", "count", "time", "share"
 _ASKS = {
     SHARE: re.compile(r"percent|percentage|proportion|what share|比例|百分之|百分比|占比|\w率"),
     AMOUNT: re.compile(
-        r"how much|what does it cost|cost of|price|多少钱|多少元|几万|贵不贵|费用是多少|花多少|要多少|金额|数额"
+        r"how much|what does it cost|cost of|price|\bamount\b|"
+        r"多少钱|多少元|多少英镑|几万|贵不贵|费用是多少|花多少|要多少|金额|数额"
     ),
     COUNT: re.compile(
         r"how many|number of|多少人|多少名|多少个|几个|几名|几所|几位|几人|多少位|多少所|多少家|几家|招多少|收多少"

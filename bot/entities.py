@@ -16,6 +16,11 @@ from bot.text import CJK, FiledTerms
 # A private-use character stands in for a spotted name, so "河南招几个" and "四川招多少" look alike.
 PLACEHOLDER = "\ue000"
 _LATIN_WORD = re.compile(r"(?<![0-9a-z])[a-z]{5,}(?![0-9a-z])")
+_EXCLUDING = re.compile(
+    r"(?:除了|除去|除开|除|不算|besides|apart from|other than|aside from|except(?: for)?|after)\s*$"
+)
+"""Words before a name that set it aside: the question is about the others ("除了重庆，哪个省最多")."""
+_JOINING = re.compile(r"\s*(?:和|与|跟|及|、|,|，|and|or|&)\s*")
 
 
 @dataclass(frozen=True)
@@ -69,9 +74,17 @@ class EntitySpotter:
 
             text = _alternation(ignored).sub(protect, text)
         found: list[tuple[str, str]] = []
+        excluded_until = -1  # where the last name set aside by "除了" / "besides" ends
 
         def replace(match: re.Match[str]) -> str:
-            found.append(self._names[match.group()])
+            nonlocal excluded_until
+            before = match.string[: match.start()]
+            if _EXCLUDING.search(before) or (
+                excluded_until >= 0 and _JOINING.fullmatch(match.string[excluded_until : match.start()])
+            ):
+                excluded_until = match.end()  # "除了重庆和四川，其他省份…" asks about neither
+            else:
+                found.append(self._names[match.group()])
             return f" {PLACEHOLDER} " if not CJK.search(match.group()) else PLACEHOLDER
 
         if present:

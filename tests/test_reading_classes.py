@@ -356,3 +356,36 @@ def test_a_province_answer_names_the_gaokao_categories_as_the_documents_do(bot: 
     reply = bot.ask("Does Fujian have any G-LH places?")
     assert (reply.faq_id, reply.entity) == ("province-quota", "fujian")
     assert "0 in G-LH" in reply.text and "no liberal arts places" in reply.text
+
+
+# --- a place set aside -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "除了重庆，其他省份招几个人",
+        "除了重庆和四川，别的省份名额多少",
+        "Besides Chongqing, how many places do the other provinces get?",
+        "Apart from Chongqing and Sichuan, how many places does each province have?",
+    ],
+)
+def test_a_place_set_aside_gets_the_whole_list_not_its_own_figure(bot: FAQBot, message: str) -> None:
+    reply = bot.ask(message)
+    assert (reply.kind, reply.faq_id, reply.entity) == ("answer", "province-quota", None)
+
+
+def test_a_place_named_plainly_still_gets_its_own_figure(bot: FAQBot) -> None:
+    reply = bot.ask("重庆和四川各招几个人")
+    assert (reply.faq_id, reply.entity) == ("province-quota", "chongqing+sichuan")
+
+
+def test_a_question_asking_an_amount_the_entry_never_states_is_declined(bot: FAQBot) -> None:
+    """The scholarships entry names the scholarships but gives no amount."""
+    assert bot.ask("What's the amount of the scholarship for excellence?").kind == "decline"
+
+
+@pytest.mark.parametrize("message", ["how many kids get in a year", "how many children do you take each year"])
+def test_how_many_children_a_year_asks_the_intake_not_the_years(bot: FAQBot, message: str) -> None:
+    """Kids and children are stop words elsewhere ("my kid wants to apply"); after "how many" they are students."""
+    assert bot.ask(message).faq_id == "admissions-quota"

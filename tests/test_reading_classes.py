@@ -385,7 +385,9 @@ def test_a_question_asking_an_amount_the_entry_never_states_is_declined(bot: FAQ
     assert bot.ask("What's the amount of the scholarship for excellence?").kind == "decline"
 
 
-@pytest.mark.parametrize("message", ["how many kids get in a year", "how many children do you take each year"])
+@pytest.mark.parametrize(
+    "message", ["how many kids get in a year", "how many children do you take each year"]
+)
 def test_how_many_children_a_year_asks_the_intake_not_the_years(bot: FAQBot, message: str) -> None:
     """Kids and children are stop words elsewhere ("my kid wants to apply"); after "how many" they are students."""
     assert bot.ask(message).faq_id == "admissions-quota"

@@ -73,6 +73,7 @@ class PinyinDictionary:
             if len(sound) == 1 and count >= SINGLE_WORD_COUNT
         )
         self._vocabulary = frozenset(counts)
+        self._sound_characters = frozenset(c for word in self._by_sound.values() for c in word)
 
     def knows(self, word: str) -> bool:
         """Whether the corpus uses this Chinese word."""
@@ -82,6 +83,17 @@ class PinyinDictionary:
         """The corpus word that sounds like `word` (学废 -> 学费), if there is exactly one sound match."""
         found = self._by_sound.get(to_pinyin(word))
         return found if found and found != word else None
+
+    def homophone_sharing(self, word: str) -> str | None:
+        """`homophone`, when the corpus word also shares a character with `word` (typos keep most of it).
+
+        A word none of whose characters any corpus word uses has no such homophone: it is not converted
+        to pinyin at all (the conversion is the dearest step of mending a question).
+        """
+        if self._sound_characters.isdisjoint(word):
+            return None
+        found = self.homophone(word)
+        return found if found and not set(found).isdisjoint(word) else None
 
     def from_syllables(self, syllables: list[str]) -> list[str]:
         """Cover a syllable sequence with corpus words, longest words first; uncovered syllables are dropped."""

@@ -192,10 +192,12 @@ class Tokeniser:
         self._phrase_by_spacing: dict[str, str] = {}
         for group in synonyms:
             self._add_synonym_group([w.strip().lower() for w in group if w and w.strip()])
+        self._compile_phrases()
         for word in extra_words:
             if CJK_RUN.fullmatch(word) and len(word) > 1:
                 self._jieba.add_word(word, freq=2000)
         self._en_vocabulary: list[str] = []
+        self._near_vocabulary: dict[tuple[int, int], list[str]] = {}
         self._en_known: frozenset[str] = frozenset()
         self._lexicon = english_lexicon()
         self.pinyin = PinyinDictionary(())
@@ -221,6 +223,9 @@ class Tokeniser:
             elif CJK_RUN.fullmatch(word):
                 self._jieba.add_word(word, freq=5000)
             self._canonical[self._surface_key(word)] = head
+
+    def _compile_phrases(self) -> None:
+        """One pattern for every synonym phrase, compiled once all groups are read (not once a group)."""
         if self._phrases:
             # "science-track" is the phrase "science track": a hyphen joins the words as a space does.
             self._phrase_by_spacing = {_SPACED.sub(" ", p): head for p, head in self._phrases.items()}
@@ -241,6 +246,7 @@ class Tokeniser:
         synonyms = {w for w in self._canonical if w.isascii() and w.isalpha()}
         self._en_known = frozenset(known | synonyms | EN_STOP_WORDS)
         self._en_vocabulary = sorted(w for w in known if len(w) > 2)
+        self._near_vocabulary = {}
         self.pinyin = PinyinDictionary(chinese_words)
 
     def remember_surface_words(self, on: bool) -> None:
@@ -357,16 +363,29 @@ class Tokeniser:
 
     def _homophone(self, word: str) -> str | None:
         """A corpus word that sounds the same and shares a character (typos keep most of the word)."""
-        found = self.pinyin.homophone(word)
-        return found if found and set(found) & set(word) else None
+        return self.pinyin.homophone_sharing(word)
 
     def _closest_english(self, word: str) -> str | None:
         """The corpus word one or two edits away from a misspelt word, if there is one."""
         if len(word) < 4 or not self._en_vocabulary:
             return None
         limit = 1 if len(word) < 7 else 2
-        found = process.extractOne(word, self._en_vocabulary, scorer=Levenshtein.distance, score_cutoff=limit)
+        choices = self._vocabulary_near(len(word), limit)
+        found = process.extractOne(word, choices, scorer=Levenshtein.distance, score_cutoff=limit)
         return found[0] if found else None
+
+    def _vocabulary_near(self, length: int, limit: int) -> list[str]:
+        """The corpus words whose length is within limit of length, in vocabulary order.
+
+        Words further apart in length are more than limit edits away, so leaving them out changes no repair
+        (the first closest word in vocabulary order is still found) and spares comparing the whole vocabulary.
+        """
+        key = (length, limit)
+        near = self._near_vocabulary.get(key)
+        if near is None:
+            near = [w for w in self._en_vocabulary if abs(len(w) - length) <= limit]
+            self._near_vocabulary[key] = near
+        return near
 
     def canonical(self, word: str) -> str:
         """The synonym group head of a token, or the token itself."""

@@ -81,6 +81,9 @@ class Analyser:
         chinese: list[str] = []
         # The index analyses the same texts next: each is normalised once, here.
         self._normal_of: dict[str, str] = {}
+        # While the index is built every corpus text is analysed, answers twice (index and matcher): all are
+        # remembered until it is built, as too many for the bounded cache of questions.
+        self._build_memo: dict[str, Query] | None = {}
         self.tokeniser.remember_surface_words(True)
         for entry in corpus.entries:
             for text, lang in _all_texts(entry):
@@ -96,7 +99,13 @@ class Analyser:
 
     def analyse(self, text: str, repair: bool) -> Query:
         """Everything the matcher needs to know about one piece of text (worked out once per text)."""
-        return self._cached_analyse(text, repair)
+        memo = self._build_memo
+        if memo is None or repair:
+            return self._cached_analyse(text, repair)
+        found = memo.get(text)
+        if found is None:
+            found = memo[text] = self._analyse(text, repair)
+        return found
 
     def glance(self, text: str) -> Query:
         """Language and named entities of a long message, without tokenising it (its sentences are read apart)."""
@@ -116,6 +125,7 @@ class Analyser:
     def built(self) -> None:
         """The index is built: forget the corpus texts' normal forms kept for it."""
         self._normal_of = {}
+        self._build_memo = None
         self.tokeniser.remember_surface_words(False)
 
     def _analyse(self, text: str, repair: bool) -> Query:

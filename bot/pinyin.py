@@ -55,7 +55,10 @@ class PinyinDictionary:
     """Chinese words of the corpus keyed by their pinyin, most frequent first."""
 
     def __init__(self, words: Iterable[str]) -> None:
-        counts: Counter[str] = Counter(w for w in words if w and all("\u3400" <= c <= "\u9fff" for c in w))
+        counted = Counter(words)  # counted first: each distinct word is then checked once
+        counts = Counter(
+            {w: n for w, n in counted.items() if w and all("\u3400" <= c <= "\u9fff" for c in w)}
+        )
         by_sound: dict[tuple[str, ...], tuple[str, int]] = {}
         for word, count in counts.items():
             sound = to_pinyin(word)

@@ -189,6 +189,7 @@ class Tokeniser:
         self._canonical: dict[str, str] = {}
         self._phrases: dict[str, str] = {}
         self._phrase_pattern: re.Pattern[str] | None = None
+        self._phrase_marks: tuple[str, ...] = ()
         self._phrase_by_spacing: dict[str, str] = {}
         for group in synonyms:
             self._add_synonym_group([w.strip().lower() for w in group if w and w.strip()])
@@ -234,6 +235,12 @@ class Tokeniser:
                 for p in sorted(self._phrases, key=len, reverse=True)
             )
             self._phrase_pattern = re.compile(rf"(?<![0-9a-z])(?:{alternatives})(?![0-9a-z])")
+            # A phrase occurs only where each of its words does: most texts are spared the long pattern.
+            self._phrase_marks = tuple({max(_SPACED.split(p), key=len) for p in self._phrases})
+
+    def _may_have_phrase(self, text: str) -> bool:
+        """False when no synonym phrase can occur in the text (the longest word of each is missing)."""
+        return (" " in text or "-" in text) and any(mark in text for mark in self._phrase_marks)
 
     def _surface_key(self, word: str) -> str:
         """Synonym lookup key: folded English, Chinese as is, phrases joined with '_'."""
@@ -298,7 +305,7 @@ class Tokeniser:
 
     def tokenise(self, text: str, repair: bool = False) -> Tokens:
         """Index tokens of normalised text; with repair, unknown words are mended against the corpus."""
-        if self._phrase_pattern is not None and (" " in text or "-" in text):
+        if self._phrase_pattern is not None and self._may_have_phrase(text):
             text = self._phrase_pattern.sub(
                 lambda m: f" {self._phrase_by_spacing[_SPACED.sub(' ', m.group())]} ", text
             )

@@ -21,6 +21,7 @@ _EXCLUDING = re.compile(
 )
 """Words before a name that set it aside: the question is about the others ("除了重庆，哪个省最多")."""
 _JOINING = re.compile(r"\s*(?:和|与|跟|及|、|,|，|and|or|&)\s*")
+_PROTECTED = re.compile("\ue001(\\d+)\ue001")
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class EntitySpotter:
         if mend_typos:
             text = _LATIN_WORD.sub(lambda m: self._misspelt_name(m.group(), found), text)
         if protected:
-            text = re.sub("\ue001(\\d+)\ue001", lambda m: protected[int(m.group(1))], text)
+            text = _PROTECTED.sub(lambda m: protected[int(m.group(1))], text)
         return Spotted(" ".join(text.split()), tuple(found))
 
     def _misspelt_name(self, word: str, found: list[tuple[str, str]]) -> str:

@@ -567,12 +567,18 @@ class TermSet:
     """Fixed terms to look for in normalised text: Chinese anywhere, Latin-script ones as whole words."""
 
     def __init__(self, terms) -> None:
-        self._terms = FiledTerms(sorted({t for t in terms if t}))
+        unique = sorted({t for t in terms if t})
+        self._terms = FiledTerms(unique)
+        # Each Latin-script term's whole-word pattern, compiled once (not looked up in re's cache per question).
+        self._whole_word = {
+            t: re.compile(rf"(?<![a-z0-9]){re.escape(t)}(?![a-z0-9])") for t in unique if not CJK.search(t)
+        }
 
     def found_in(self, text: str) -> list[str]:
         """The terms that occur in the text (a Latin-script term between non-letters: "tsinghua's", "visa怎么办")."""
+        whole_word = self._whole_word
         return [
             t
             for t in self._terms.candidates(text)
-            if (t in text if CJK.search(t) else re.search(rf"(?<![a-z0-9]){re.escape(t)}(?![a-z0-9])", text))
+            if (whole_word[t].search(text) if t in whole_word else t in text)
         ]

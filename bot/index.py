@@ -50,6 +50,7 @@ class Query:
     tokens: Tokens
     features: frozenset[str]
     read_as_pinyin: bool = False
+    normal: str = ""  # the normal form of `original`, kept so that no later step works it out again
 
     @cached_property
     def plain_features(self) -> frozenset[str]:
@@ -111,7 +112,9 @@ class Analyser:
         """Language and named entities of a long message, without tokenising it (its sentences are read apart)."""
         normal = self.normaliser.normalise(text)
         spotted = self.spotter.spot(normal, mend_typos=True)
-        return Query(text, spotted.text, detect_language(normal), spotted, Tokens((), ()), frozenset())
+        return Query(
+            text, spotted.text, detect_language(normal), spotted, Tokens((), ()), frozenset(), normal=normal
+        )
 
     def clear_cache(self) -> None:
         """Forget remembered analyses."""
@@ -129,14 +132,15 @@ class Analyser:
         self.tokeniser.remember_surface_words(False)
 
     def _analyse(self, text: str, repair: bool) -> Query:
-        normal = self.normal(text)
+        original = normal = self.normal(text)
         lang = detect_language(normal)
         pinyin = self.tokeniser.read_pinyin(normal) if repair and lang == "en" else None
         if pinyin:
             normal, lang = pinyin, "zh"
         spotted = self.spotter.spot(normal, mend_typos=repair)
         tokens = self.tokeniser.tokenise(spotted.text.replace(PLACEHOLDER, " "), repair=repair)
-        return Query(text, spotted.text, lang, spotted, tokens, features_of(tokens, spotted), bool(pinyin))
+        features = features_of(tokens, spotted)
+        return Query(text, spotted.text, lang, spotted, tokens, features, bool(pinyin), original)
 
 
 def _all_texts(entry: Entry) -> list[tuple[str, str]]:

@@ -259,7 +259,9 @@ class Matcher:
         terms = self._out_of_scope.found_in(query.text)
         if query.spotted.found:  # a name the entity list knows may still be out of scope ("Hong Kong")
             terms += [
-                t for t in self._out_of_scope.found_in(self.analyser.normal(query.original)) if t not in terms
+                t
+                for t in self._out_of_scope.found_in(query.normal or self.analyser.normal(query.original))
+                if t not in terms
             ]
         return terms + self._other_institutions(query.text)
 

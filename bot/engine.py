@@ -9,8 +9,9 @@ import os
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -37,6 +38,9 @@ WORKERS_STATE = "corpus:workers"
 WORKER_REPORT_GRACE_SECONDS = 30.0
 STORAGE_FAILURE_MEMORY_SECONDS = 10.0
 """How long /healthz reports a failed storage operation after it happened."""
+FIRST_REPLY_CACHE_SIZE = 1024
+"""Replies to a conversation's first message remembered per worker (a few MB at most; see FirstReplies)."""
+_BLANK = Conversation()
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,54 @@ def build_brain(config: Config) -> Brain:
     return Brain(corpus, matcher, Dialogue(matcher, texts, normaliser), time.time(), signature)
 
 
+class FirstReplies:
+    """Replies to a message that opens a conversation, remembered for one brain (one corpus version).
+
+    Families send the same few questions over and over in admissions season, most of them as their first
+    message (or after their session expired), and the dialogue's work around the matcher (splitting the message
+    into questions, out-of-scope terms, paging for WeChat) costs several times the remembered match itself.
+
+    Why this is safe: Dialogue.respond reads nothing but its arguments, the brain it belongs to (corpus, index,
+    dialogue texts) and the Conversation it is given; it keeps no state of its own and reads no clock or
+    randomness. With a blank Conversation (equal to Conversation(), which is what a new or expired session
+    loads) the reply and the conversation it leaves are therefore a pure function of (brain, text, language
+    hint, byte limit), and that is the key here, with the exact text: the dialogue reads the raw text (its
+    punctuation splits questions), so no normal form is assumed. A conversation with anything in it (a last
+    question, offered numbers, pages to come) is never looked up or stored, so follow-ups are read in context
+    as before. The cache belongs to one brain: a reload swaps the brain and FAQBot starts an empty cache.
+    Replies are frozen; the conversation is copied out, so callers cannot change what is remembered.
+    """
+
+    def __init__(self, brain: Brain, size: int = FIRST_REPLY_CACHE_SIZE) -> None:
+        self.brain = brain
+        self.size = size
+        self._lock = threading.Lock()
+        self._remembered: OrderedDict[tuple[str, str | None, int | None], tuple[Reply, Conversation]] = (
+            OrderedDict()
+        )
+
+    def __len__(self) -> int:
+        return len(self._remembered)
+
+    def respond(self, text: str, lang: str | None, max_bytes: int | None) -> tuple[Reply, Conversation]:
+        """The reply to text opening a conversation, and the conversation it leaves (a copy of its own)."""
+        key = (text, lang, max_bytes)
+        with self._lock:
+            found = self._remembered.get(key)
+            if found is not None:
+                self._remembered.move_to_end(key)
+        if found is None:
+            convo = Conversation()
+            reply = self.brain.dialogue.respond(text, convo, lang_hint=lang, max_bytes=max_bytes)
+            found = (reply, convo)
+            with self._lock:
+                self._remembered[key] = found
+                if len(self._remembered) > self.size:
+                    self._remembered.popitem(last=False)
+        reply, convo = found
+        return reply, replace(convo, offered=list(convo.offered), more=list(convo.more))
+
+
 class FAQBot:
     """Answers questions in the asker's language, remembering each session's context in storage."""
 
@@ -135,6 +187,7 @@ class FAQBot:
         self.storage = storage if storage is not None else MemoryStorage(clock=clock)
         self.clock = clock
         self._brain = brain or build_brain(config)
+        self._first_replies = FirstReplies(self._brain)
         self._reload_lock = threading.Lock()
         self.last_reload_error: str | None = None
         self._failed_signature: str | None = None
@@ -172,13 +225,23 @@ class FAQBot:
         """
         brain = self._brain
         convo = self._load(session, channel)
-        reply = brain.dialogue.respond(text, convo, lang_hint=lang, max_bytes=max_bytes)
+        if convo == _BLANK:
+            reply, convo = self._first_replies_of(brain).respond(text, lang, max_bytes)
+        else:
+            reply = brain.dialogue.respond(text, convo, lang_hint=lang, max_bytes=max_bytes)
         records = self._records(text, session, channel, reply)
         self._keep(session, channel, convo, writes, records)
         if writes is None:  # otherwise the caller reports them once its writes are kept
             for record in records:
                 self.observer.question(record)
         return reply
+
+    def _first_replies_of(self, brain: Brain) -> FirstReplies:
+        """The remembered first replies of this brain; a new, empty cache once the brain was replaced."""
+        first = self._first_replies
+        if first.brain is not brain:
+            first = self._first_replies = FirstReplies(brain)
+        return first
 
     def menu(
         self,
@@ -352,6 +415,7 @@ class FAQBot:
                 log.exception("corpus reload failed, keeping the previous corpus")
                 return False, self.last_reload_error
             self._brain = brain
+            self._first_replies = FirstReplies(brain)  # replies remembered for the old corpus are dropped
             self.last_reload_error = None
             log.info("corpus reloaded: %d entries", len(brain.corpus.entries))
             return True, f"{len(brain.corpus.entries)} entries"

@@ -23,10 +23,8 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import ClassVar
-from xml.etree.ElementTree import Element, ParseError
-
-from defusedxml.ElementTree import fromstring as defused_fromstring
+from typing import ClassVar, NoReturn
+from xml.parsers import expat
 
 from bot import wechat_crypto
 
@@ -201,31 +199,68 @@ def verify_server(settings: WeChatSettings, params: Mapping[str, str], now: floa
     return echostr
 
 
-def _parse_xml(body: bytes) -> Element:
-    """Parse untrusted XML with DTDs and entities forbidden: no expansion bomb, no external fetch."""
+class _ForbiddenConstruct(ValueError):
+    """A DTD, an entity declaration or an external entity reference in an untrusted body."""
+
+
+def _forbid(*_: object) -> NoReturn:
+    raise _ForbiddenConstruct("DTDs and entity declarations are not accepted")
+
+
+def _tag(name: str) -> str:
+    """An element name as ElementTree spells it: "{uri}local" for a namespaced one (expat gives "uri}local")."""
+    return "{" + name if "}" in name else name
+
+
+def _parse_fields(body: bytes) -> dict[str, str]:
+    """The text of every element without children of an <xml> document, first occurrence of a name wins.
+
+    Parsed with expat directly, as ElementTree does underneath, but without building a tree that is thrown
+    away (a third of the cost of a whole /wechat request's parsing). Untrusted input, so, as defusedxml does:
+    any DOCTYPE (and with it every entity declaration, internal or external) is refused as soon as expat
+    meets it, and an external entity reference is refused too; expat itself refuses an undefined entity.
+    """
+    parser = expat.ParserCreate(None, "}")  # namespace handling as ElementTree's, so the root check agrees
+    parser.buffer_text = True
+    parser.StartDoctypeDeclHandler = _forbid
+    parser.EntityDeclHandler = _forbid
+    parser.UnparsedEntityDeclHandler = _forbid
+    parser.ExternalEntityRefHandler = _forbid
+    fields: dict[str, str] = {}
+    open_elements: list[list] = []  # [tag, has children] of each element open around the current point
+    text: list[str] = []
+    roots: list[str] = []
+
+    def start(name: str, _attributes: object) -> None:
+        if open_elements:
+            open_elements[-1][1] = True
+        else:
+            roots.append(_tag(name))
+        open_elements.append([_tag(name), False])
+        text.clear()
+
+    def end(_name: str) -> None:
+        tag, has_children = open_elements.pop()
+        if not has_children and open_elements:  # a leaf below the root
+            fields.setdefault(tag, "".join(text))
+        text.clear()
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text.append
     try:
-        root = defused_fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except ParseError as exc:
+        parser.Parse(body, True)
+    except expat.ExpatError as exc:
         raise MalformedMessage(f"body is not well-formed XML: {exc}") from exc
     except (ValueError, LookupError) as exc:
         raise MalformedMessage(f"body uses a forbidden XML construct or encoding: {exc}") from exc
-    if root.tag != "xml":
-        raise MalformedMessage(f"root element is <{root.tag}>, expected <xml>")
-    return root
-
-
-def _leaf_fields(root: Element) -> dict[str, str]:
-    """Text of every element without children, first occurrence of a name wins."""
-    fields: dict[str, str] = {}
-    for element in root.iter():
-        if element is not root and len(element) == 0:
-            fields.setdefault(element.tag, element.text or "")
+    if roots[0] != "xml":
+        raise MalformedMessage(f"root element is <{roots[0]}>, expected <xml>")
     return fields
 
 
-def _message_from(root: Element) -> IncomingMessage:
+def _message_from(fields: dict[str, str]) -> IncomingMessage:
     """Build an IncomingMessage, insisting on the fields every reply and dedupe decision depends on."""
-    fields = _leaf_fields(root)
     missing = [name for name in _REQUIRED_FIELDS if not fields.get(name)]
     missing += [name for name in _REQUIRED_BY_TYPE.get(fields.get("MsgType", ""), ()) if name not in fields]
     if missing:
@@ -259,13 +294,13 @@ def open_request(
     if encrypt_type == "raw":
         if mode == "safe":
             raise PlaintextRefused("plaintext delivery in safe mode")
-        return _message_from(_parse_xml(body)), False
+        return _message_from(_parse_fields(body)), False
     if encrypt_type != "aes":
         raise MalformedMessage(f"unknown encrypt_type {encrypt_type!r}")
     if mode == "plain":
         raise DecryptionFailed("encrypted delivery in plain mode")
 
-    encrypted = _leaf_fields(_parse_xml(body)).get("Encrypt")
+    encrypted = _parse_fields(body).get("Encrypt")
     if not encrypted:
         raise MalformedMessage("safe-mode body has no Encrypt element")
     expected = sign(settings.token, timestamp, nonce, encrypted)
@@ -277,7 +312,7 @@ def open_request(
         plaintext = wechat_crypto.decrypt(key, settings.app_id, encrypted)
     except ValueError as exc:
         raise DecryptionFailed(str(exc)) from exc
-    return _message_from(_parse_xml(plaintext)), True
+    return _message_from(_parse_fields(plaintext)), True
 
 
 def _xml_text(value: str) -> str:

@@ -217,14 +217,17 @@ class FAQBot:
         lang: str | None = None,
         max_bytes: int | None = None,
         writes: Writes | None = None,
+        convo: Conversation | None = None,
     ) -> Reply:
         """The reply to one message; with a session, follow-ups and "did you mean" numbers work.
 
         What the message changes (conversation state, question log) is written at once, or added to writes
-        for the caller to write together with its own changes.
+        for the caller to write together with its own changes. convo is the session's conversation when the
+        caller has read it already (WeChat reads it in the same statement as a retry's reply), else it is read.
         """
         brain = self._brain
-        convo = self._load(session, channel)
+        if convo is None:
+            convo = self._load(session, channel)
         if convo == _BLANK:
             reply, convo = self._first_replies_of(brain).respond(text, lang, max_bytes)
         else:
@@ -324,7 +327,7 @@ class FAQBot:
         if not session:
             return Conversation()
         try:
-            return Conversation.from_state(self.storage.load_session(self._session_key(session, channel)))
+            return Conversation.from_state(self.storage.load_session(self.session_key(session, channel)))
         except StorageError as exc:
             self.observer.storage_error(exc)
             self.storage_failed(exc, "answering without conversation state")
@@ -342,15 +345,18 @@ class FAQBot:
         pending = writes if writes is not None else Writes()
         if session:
             pending.with_session(
-                self._session_key(session, channel), convo.to_state(), self.config.dialogue.session_ttl
+                self.session_key(session, channel), convo.to_state(), self.config.dialogue.session_ttl
             )
         for record in records or []:
             pending.with_question(record)
         if writes is None:
             self.write(pending)
 
-    def _session_key(self, session: str, channel: str) -> str:
-        """Sessions are keyed by channel: an API client cannot name a WeChat user's conversation."""
+    def session_key(self, session: str, channel: str) -> str:
+        """The storage key of a session's conversation (the WeChat channel reads it with a message's reply).
+
+        Sessions are keyed by channel: an API client cannot name a WeChat user's conversation.
+        """
         return f"s:{_namespace(channel)}:{self.hash_user(session)}"
 
     def _records(self, text: str, session: str | None, channel: str, reply: Reply) -> list[QuestionRecord]:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from bot.config import WeChatConfig
+from bot.dialogue import Conversation
 from bot.engine import FAQBot
 from bot.storage import ClaimTaken, StorageError, Writes
 from bot.wechat import (
@@ -27,6 +28,8 @@ XML = "application/xml; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
 SUCCESS = "success"
 MAX_REPLY_BYTES = 2047
+ANSWERED_TYPES = frozenset({"text", "voice"})
+"""Messages answered from their sender's conversation, which is read together with a retry's stored reply."""
 UNSUPPORTED_TYPES = frozenset({"image", "video", "shortvideo", "location", "link", "file", "music", "news"})
 
 
@@ -99,11 +102,17 @@ class WeChatChannel:
         when the message was answered before (this is a retry) or a retry of it was answered first, that reply
         stands and this one's changes are dropped. The stored reply is looked up first, so that a retry is
         neither answered nor counted toward the rate limit again; a first delivery costs that read and one
-        transaction.
+        transaction. A text or voice message reads its sender's conversation in that same read.
         """
         key = "wx:" + message.dedupe_key
+        convo: Conversation | None = None
         try:
-            earlier = self.bot.storage.load_reply(key)
+            if message.msg_type in ANSWERED_TYPES:
+                session_key = self.bot.session_key(message.from_user, "wechat")
+                earlier, state = self.bot.storage.load_reply_and_session(key, session_key)
+                convo = Conversation.from_state(state)
+            else:
+                earlier = self.bot.storage.load_reply(key)
         except StorageError as exc:
             self.bot.storage_failed(exc, "retries not recognised before answering")
             earlier = None
@@ -112,7 +121,7 @@ class WeChatChannel:
             return earlier  # a retry: answered before, and not counted again toward the rate limit
         writes = Writes()
         self._claim(params, message, writes)
-        reply_xml = self._reply_to(message, writes)
+        reply_xml = self._reply_to(message, writes, convo)
         try:
             kept = self.bot.storage.deliver(key, reply_xml, self.bot.config.dialogue.dedupe_ttl, writes)
         except ClaimTaken as exc:
@@ -128,17 +137,20 @@ class WeChatChannel:
                 self.bot.observer.question(question)
         return kept
 
-    def _reply_to(self, message: IncomingMessage, writes: Writes) -> str:
-        """Reply XML (or "success") for one message, by its type; what it changes is added to writes."""
+    def _reply_to(self, message: IncomingMessage, writes: Writes, convo: Conversation | None = None) -> str:
+        """Reply XML (or "success") for one message, by its type; what it changes is added to writes.
+
+        convo is the sender's conversation when it was read with the stored reply (else it is read here).
+        """
         now = self.clock()
         user = message.from_user
         try:
             if message.msg_type == "text" and (message.content or "").strip():
-                return self._answer(message, message.content or "", writes)
+                return self._answer(message, message.content or "", writes, convo)
             if message.msg_type == "voice":
                 if (message.recognition or "").strip():
-                    return self._answer(message, message.recognition or "", writes)
-                return render_text(message, self.bot.say("voice_unrecognised", self._lang(user)), now)
+                    return self._answer(message, message.recognition or "", writes, convo)
+                return render_text(message, self.bot.say("voice_unrecognised", self._lang(user, convo)), now)
             if message.msg_type == "event":
                 return self._event(message, writes)
             if message.msg_type in UNSUPPORTED_TYPES:
@@ -148,10 +160,12 @@ class WeChatChannel:
             log.exception("could not answer a WeChat %s message", message.msg_type)
             return render_text(message, self.bot.say("error", self._lang(user)), now)
 
-    def _answer(self, message: IncomingMessage, text: str, writes: Writes) -> str:
+    def _answer(
+        self, message: IncomingMessage, text: str, writes: Writes, convo: Conversation | None = None
+    ) -> str:
         if self.bot.over_rate_limit(message.from_user, "wechat"):
             return render_text(
-                message, self.bot.say("rate_limited", self._lang(message.from_user)), self.clock()
+                message, self.bot.say("rate_limited", self._lang(message.from_user, convo)), self.clock()
             )
         reply = self.bot.ask(
             text[: self.bot.config.server.max_question_chars],
@@ -160,6 +174,7 @@ class WeChatChannel:
             lang="zh",  # for a first message without words ("。", "[微笑]"): WeChat's families write Chinese
             max_bytes=MAX_REPLY_BYTES,
             writes=writes,
+            convo=convo,
         )
         if reply.kind == "human" and self.config.transfer_to_human:
             return render_transfer(message, self.clock())
@@ -181,7 +196,10 @@ class WeChatChannel:
             return SUCCESS
         return SUCCESS  # unsubscribe, VIEW, SCAN, LOCATION and unknown events need no reply
 
-    def _lang(self, user: str) -> str:
+    def _lang(self, user: str, convo: Conversation | None = None) -> str:
+        """The language the user last wrote in (from convo when it was read already), else Chinese."""
+        if convo is not None:
+            return convo.lang or "zh"
         return self.bot.session_language(user, "wechat") or "zh"
 
 

@@ -230,6 +230,22 @@ def test_a_delivered_reply_is_kept_with_its_changes(backend: Backend) -> None:
     assert len(backend.storage.questions()) == 1
 
 
+def test_a_reply_and_a_session_are_read_together(backend: Backend) -> None:
+    assert backend.storage.load_reply_and_session("msg:1", "s:甲") == (None, None)
+    backend.storage.deliver("msg:1", "学费为每年 6 万元。", LONG_TTL, _turn("甲"))
+    assert backend.storage.load_reply_and_session("msg:1", "s:甲") == ("学费为每年 6 万元。", {"last": "甲"})
+    assert backend.storage.load_reply_and_session("msg:2", "s:甲") == (None, {"last": "甲"})
+    assert backend.storage.load_reply_and_session("msg:1", "s:乙") == ("学费为每年 6 万元。", None)
+
+
+def test_an_expired_reply_and_session_are_not_read_together(clocked_backend: Backend) -> None:
+    clocked_backend.storage.deliver("msg:1", "hi", 10, Writes().with_session("s", {"step": 1}, 20))
+    clocked_backend.pass_time(15)
+    assert clocked_backend.storage.load_reply_and_session("msg:1", "s") == (None, {"step": 1})
+    clocked_backend.pass_time(10)
+    assert clocked_backend.storage.load_reply_and_session("msg:1", "s") == (None, None)
+
+
 def test_a_second_delivery_gets_the_first_reply_and_changes_nothing(backend: Backend) -> None:
     backend.storage.deliver("msg:1", "first", LONG_TTL, _turn("甲"))
     assert backend.storage.deliver("msg:1", "second", LONG_TTL, _turn("乙", at=200.0)) == "first"

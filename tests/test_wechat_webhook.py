@@ -32,7 +32,7 @@ from bot.corpus import load_corpus
 from bot.dialogue import Dialogue
 from bot.engine import Brain, build_brain
 from bot.matcher import Matcher
-from bot.storage import MemoryStorage, SQLiteStorage, Storage
+from bot.storage import MemoryStorage, SQLiteStorage, Storage, StorageError
 from server import create_app
 
 MODES = ("plain", "safe")
@@ -806,3 +806,33 @@ def test_simultaneous_deliveries_of_one_message_are_answered_and_counted_once(
 
     assert len(set(bodies)) == 1
     assert [record.text for record in any_storage.questions()] == ["学费多少"]
+
+
+def test_a_follow_up_is_read_with_the_conversation_read_alongside_the_stored_reply(
+    wechat_config: Config, corpus_brain: Brain, any_storage: Storage, clock: SettableClock
+) -> None:
+    """The sender's conversation comes from the same read as the retry check; the follow-up needs it."""
+    peer = peer_for(wechat_config, corpus_brain, any_storage, clock)
+    peer.ask("plain", text_xml("重庆招多少人", msg_id="24309175000000031"))
+    follow_up = peer.ask("plain", text_xml("那文科呢", msg_id="24309175000000032"))
+    assert "重庆市招收40名" in follow_up["Content"]
+    # A newcomer asking the same words alone gets what they mean alone (remembered first replies).
+    alone = peer.ask("plain", text_xml("那文科呢", msg_id="24309175000000033", from_user="oNewcomer"))
+    assert "重庆市招收40名" not in alone["Content"]
+
+
+class _CombinedReadFails(MemoryStorage):
+    """A storage whose combined read of reply and conversation fails (the rest works)."""
+
+    def load_reply_and_session(self, reply_key: str, session_key: str) -> tuple[str | None, dict | None]:
+        raise StorageError("down for a moment")
+
+
+def test_a_message_is_answered_when_the_combined_read_fails(
+    wechat_config: Config, corpus_brain: Brain, clock: SettableClock
+) -> None:
+    storage = _CombinedReadFails(clock=clock)
+    peer = peer_for(wechat_config, corpus_brain, storage, clock)
+    reply = peer.ask("plain", text_xml("学费多少", msg_id="24309175000000041"))
+    assert "62000" in reply["Content"]
+    assert [record.text for record in storage.questions()] == ["学费多少"]

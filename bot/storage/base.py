@@ -187,6 +187,14 @@ class Storage(Protocol):
         """Return the stored reply to a delivery, or None if not (yet) stored or expired."""
         ...
 
+    def load_reply_and_session(self, reply_key: str, session_key: str) -> tuple[str | None, dict | None]:
+        """load_reply and load_session in one read (one statement or round trip): a message's first look.
+
+        A WeChat message needs both before it is answered, the stored reply (is this a retry?) and the
+        sender's conversation; reading them together halves the reads on every message.
+        """
+        ...
+
     def hit(self, key: str, window_seconds: float) -> int:
         """Count one event in key's fixed window (started by its first hit) and return the count."""
         ...

@@ -117,6 +117,17 @@ class MemoryStorage:
             entry = self._live(self._replies, key, self._clock())
         return None if entry is None else entry.value
 
+    def load_reply_and_session(self, reply_key: str, session_key: str) -> tuple[str | None, dict | None]:
+        """The stored reply to a delivery and a session's live state, under one lock."""
+        with self._lock:
+            now = self._clock()
+            reply = self._live(self._replies, reply_key, now)
+            session = self._live(self._sessions, session_key, now)
+        return (
+            None if reply is None else reply.value,
+            None if session is None else decode_session(session.value),
+        )
+
     def hit(self, key: str, window_seconds: float) -> int:
         """Count one event in key's current window and return the count."""
         require_positive_seconds("window_seconds", window_seconds)

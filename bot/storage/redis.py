@@ -164,6 +164,14 @@ class RedisStorage:
         with self._errors():
             return self._client.get(self._key("reply", key))
 
+    def load_reply_and_session(self, reply_key: str, session_key: str) -> tuple[str | None, dict | None]:
+        """The stored reply to a delivery and a session's state in one MGET (one round trip)."""
+        with self._errors():
+            reply, state = self._client.mget(
+                [self._key("reply", reply_key), self._key("session", session_key)]
+            )
+        return reply, None if state is None else decode_session(state)
+
     def hit(self, key: str, window_seconds: float) -> int:
         """Count one event in key's window; MULTI makes INCR and the first PEXPIRE one step."""
         require_positive_seconds("window_seconds", window_seconds)

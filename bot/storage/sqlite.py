@@ -109,6 +109,11 @@ _LOG_QUESTION = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
+_REPLY_AND_SESSION = (
+    "SELECT (SELECT reply FROM replies WHERE key = ?1 AND expires_at > ?3),"
+    " (SELECT state FROM sessions WHERE key = ?2 AND expires_at > ?3)"
+)
+
 _EXPIRING_TABLES = ("sessions", "replies", "counters", "state")
 # Rowids grow with time, so the questions past the retention are those below the first recent rowid: found by
 # reading only the rows to delete, without an index on time that every insert would have to maintain.
@@ -451,6 +456,14 @@ class SQLiteStorage:
         """Return the stored reply to a delivery, or None."""
         row = self._read_live("SELECT reply FROM replies WHERE key = ? AND expires_at > ?", key)
         return None if row is None else row[0]
+
+    def load_reply_and_session(self, reply_key: str, session_key: str) -> tuple[str | None, dict | None]:
+        """The stored reply to a delivery and a session's live state in one statement (one read transaction)."""
+        with self._errors(), self._connection() as connection:
+            reply, state = connection.execute(
+                _REPLY_AND_SESSION, (reply_key, session_key, self._clock())
+            ).fetchone()
+        return reply, None if state is None else decode_session(state)
 
     def hit(self, key: str, window_seconds: float) -> int:
         """Count one event in key's current window and return the count."""

@@ -2,8 +2,8 @@
 
     python bench/load_bench.py [--seconds 15] [--clients 16] [--workers 2] [--warmup 3] [--rounds 10] [--seed 7]
 
-Starts faqbot exactly as production does (gunicorn -c gunicorn.conf.py, gthread workers and threads as that
-file sets them) with a temporary configuration: the repository's faq_corpus, SQLite in a temporary folder,
+Starts faqbot exactly as production does (gunicorn -c gunicorn.conf.py, its worker class as that file sets
+it) with a temporary configuration: the repository's faq_corpus, SQLite in a temporary folder,
 corpus watching on, rate limiting off, and a WeChat token given through FAQBOT_WECHAT_TOKEN. A bare Flask app
 (bench/bare_app.py) runs under the same gunicorn settings on another port. The endpoints are then driven in
 turns (--rounds slices each, interleaved, so that a machine whose speed drifts during the run weighs on all of
@@ -84,10 +84,17 @@ def main(argv: list[str] | None = None) -> int:
     questions = load_questions()
     random.Random(args.seed).shuffle(questions)
     token = secrets.token_hex(16)
-    threads = gunicorn_setting("threads")
+    worker_class = gunicorn_setting("worker_class")
+    model = (
+        f"x {gunicorn_setting('threads')} threads ({worker_class})"
+        if worker_class == "gthread"
+        else f"({worker_class})"
+    )
+    overrides = os.environ.get("GUNICORN_CMD_ARGS", "")
     print(
         f"client: {'wrk (' + str(WRK) + ')' if use_wrk else 'Python keep-alive clients (threads)'}; "
-        f"gunicorn.conf.py: {args.workers} workers x {threads} threads ({gunicorn_setting('worker_class')}); "
+        f"gunicorn.conf.py: {args.workers} workers {model}"
+        f"{'; GUNICORN_CMD_ARGS=' + repr(overrides) + ' overrides it' if overrides else ''}; "
         f"{args.clients} clients; {args.seconds:g} s per endpoint in {args.rounds} turns, "
         f"after {args.warmup:g} s warm-up; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"

@@ -569,18 +569,21 @@ class TermSet:
     """Fixed terms to look for in normalised text: Chinese anywhere, Latin-script ones as whole words."""
 
     def __init__(self, terms) -> None:
-        unique = sorted({t for t in terms if t})
-        self._terms = FiledTerms(unique)
-        # Each Latin-script term's whole-word pattern, compiled once (not looked up in re's cache per question).
-        self._whole_word = {
-            t: re.compile(rf"(?<![a-z0-9]){re.escape(t)}(?![a-z0-9])") for t in unique if not CJK.search(t)
-        }
+        self._terms = FiledTerms(sorted({t for t in terms if t}))
+        # A Latin-script term's whole-word pattern, compiled the first time the term is a candidate: compiling
+        # every term's at start-up would cost a tenth of a second, and most are never candidates.
+        self._whole_word: dict[str, re.Pattern[str]] = {}
 
     def found_in(self, text: str) -> list[str]:
         """The terms that occur in the text (a Latin-script term between non-letters: "tsinghua's", "visa怎么办")."""
-        whole_word = self._whole_word
         return [
             t
             for t in self._terms.candidates(text)
-            if (whole_word[t].search(text) if t in whole_word else t in text)
+            if (t in text if CJK.search(t) else self._whole(t).search(text))
         ]
+
+    def _whole(self, term: str) -> re.Pattern[str]:
+        pattern = self._whole_word.get(term)
+        if pattern is None:
+            pattern = self._whole_word[term] = re.compile(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])")
+        return pattern

@@ -108,6 +108,7 @@ class Matcher:
         ]
         self._answer_features = [self._answer_words(e) for e in corpus.entries]
         self._answer_facts = [{lang: _facts(e.answer[lang]) for lang in e.answer} for e in corpus.entries]
+        self._keyword_features = [self._keyword_words(e) for e in corpus.entries]
         self._answer_kinds = [self._kinds_stated(e) for e in corpus.entries]
         self._corpus_text = "\n".join(text for texts in self._entry_texts for text in texts)
         # Whether the corpus names an institution, remembered: "medical college" is asked about again and again.
@@ -127,6 +128,16 @@ class Matcher:
             for text in _answer_texts(entry)
             for f in self.analyser.analyse(text, repair=False).features
             if not f.startswith("@")
+        )
+
+    def _keyword_words(self, entry: Entry) -> frozenset[str]:
+        """The words of an entry's keywords, as questions are indexed."""
+        return frozenset(
+            f
+            for words in entry.keywords.values()
+            for word in words
+            for f in self.analyser.analyse(word, repair=False).features
+            if f[0] not in "~@"
         )
 
     def analyse(self, text: str) -> Query:
@@ -461,7 +472,28 @@ class Matcher:
                 second.entry, max(0.0, first.confidence - s.answer_margin), second.evidence
             )
             return (first, stepped_back, *candidates[2:])
+        first_alone, second_alone = (
+            self._keywords_alone(query, first, second),
+            self._keywords_alone(query, second, first),
+        )
+        if first_alone != second_alone and not query.tokens.unknown:
+            keep, back = (first, second) if first_alone else (second, first)
+            return (
+                Candidate(keep.entry, first.confidence, keep.evidence),
+                Candidate(back.entry, max(0.0, first.confidence - s.answer_margin), back.evidence),
+                *candidates[2:],
+            )
         return candidates
+
+    def _keywords_alone(self, query: Query, candidate: Candidate, other: Candidate) -> bool:
+        """True when the question uses a keyword of the candidate that the other's phrasings and answer never use.
+
+        "What is the tuition fee for the CQMU–Leicester Clinical Medicine programme?" names the programme, as
+        the overview's phrasings do, but asks about the fee, a keyword of the fee entry the overview never speaks of.
+        """
+        number, rival = self._number[candidate.entry.id], self._number[other.entry.id]
+        used = self._keyword_features[number] & query.features
+        return bool(used - self.index.entry_features[rival] - self._answer_features[rival])
 
     def _uses_every_word(self, query: Query, candidate: Candidate) -> bool:
         """True when the candidate's phrasings use every word of the question (nothing points elsewhere)."""

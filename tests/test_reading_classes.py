@@ -391,3 +391,21 @@ def test_a_question_asking_an_amount_the_entry_never_states_is_declined(bot: FAQ
 def test_how_many_children_a_year_asks_the_intake_not_the_years(bot: FAQBot, message: str) -> None:
     """Kids and children are stop words elsewhere ("my kid wants to apply"); after "how many" they are students."""
     assert bot.ask(message).faq_id == "admissions-quota"
+
+
+# --- the topic asked about, not the programme named -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "faq_id"),
+    [
+        ("重庆医科大学和莱斯特大学合作的临床医学专业学制几年", "duration"),
+        ("What is the tuition fee for the CQMU-University of Leicester Clinical Medicine programme?", "tuition-fee"),
+    ],
+)
+def test_a_question_naming_the_programme_is_answered_on_what_it_asks(
+    bot: FAQBot, message: str, faq_id: str
+) -> None:
+    """The overview's phrasings name the programme too; the fee and the length are keywords it never speaks of."""
+    reply = bot.ask(message)
+    assert (reply.kind, reply.faq_id) == ("answer", faq_id)

@@ -400,7 +400,10 @@ def test_how_many_children_a_year_asks_the_intake_not_the_years(bot: FAQBot, mes
     ("message", "faq_id"),
     [
         ("重庆医科大学和莱斯特大学合作的临床医学专业学制几年", "duration"),
-        ("What is the tuition fee for the CQMU-University of Leicester Clinical Medicine programme?", "tuition-fee"),
+        (
+            "What is the tuition fee for the CQMU-University of Leicester Clinical Medicine programme?",
+            "tuition-fee",
+        ),
     ],
 )
 def test_a_question_naming_the_programme_is_answered_on_what_it_asks(

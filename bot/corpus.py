@@ -145,6 +145,8 @@ class Corpus:
     entity_ignore: tuple[str, ...] = ()
     synonyms: tuple[tuple[str, ...], ...] = ()
     out_of_scope: tuple[str, ...] = ()
+    out_of_scope_together: tuple[tuple[tuple[str, ...], ...], ...] = ()
+    """Topics named only by words together ("regular" with "tuition"): one group of words per part."""
     userdict: Path | None = None
 
     def by_id(self) -> dict[str, Entry]:
@@ -459,7 +461,9 @@ def _read_entities(directory: Path) -> tuple[list[EntityName], list[str], list[P
     return names, ignore, problems
 
 
-def _read_word_lists(directory: Path) -> tuple[list[tuple[str, ...]], list[str], list[Problem]]:
+def _read_word_lists(
+    directory: Path,
+) -> tuple[list[tuple[str, ...]], list[str], list[tuple[tuple[str, ...], ...]], list[Problem]]:
     problems: list[Problem] = []
     synonyms: list[tuple[str, ...]] = []
     path = directory / "synonyms.yaml"
@@ -474,16 +478,33 @@ def _read_word_lists(directory: Path) -> tuple[list[tuple[str, ...]], list[str],
             if len(words) >= 2:
                 synonyms.append(tuple(words))
     out_of_scope: list[str] = []
+    together: list[tuple[tuple[str, ...], ...]] = []
     path = directory / "out_of_scope.yaml"
     if path.exists():
         data, found = read_yaml(path)
         problems += found
-        topics = (strip_lines(data) or {}).get("topics") if isinstance(data, dict) else None
-        for topic in topics or []:
+        raw_topics = data.get("topics") if isinstance(data, dict) else None
+        for number, raw_topic in enumerate(raw_topics if isinstance(raw_topics, list) else [], 1):
+            topic = strip_lines(raw_topic)
             if isinstance(topic, dict):
                 for lang in LANGS:
                     out_of_scope.extend(_text_list(topic.get(lang)))
-    return synonyms, out_of_scope, problems
+                if "together" in topic:
+                    groups = tuple(
+                        tuple(_text_list(g)) for g in topic["together"] or [] if isinstance(g, list)
+                    )
+                    if len(groups) < 2 or not all(groups):
+                        line = _line_of(raw_topic, "together")
+                        problems.append(
+                            Problem(
+                                path.name,
+                                line,
+                                f"topic {topic.get('name') or number}: `together:` needs two or more lists of words",
+                            )
+                        )
+                    else:
+                        together.append(groups)
+    return synonyms, out_of_scope, together, problems
 
 
 def _cross_checks(entries: list[Entry], entity_types: set[str]) -> list[Problem]:
@@ -537,7 +558,7 @@ def read_corpus(directory: str | Path) -> tuple[Corpus | None, list[Problem]]:
         return None, [Problem(str(directory), 0, "corpus folder not found")]
     entries, problems = _read_entries(directory)
     names, ignore, entity_problems = _read_entities(directory)
-    synonyms, out_of_scope, list_problems = _read_word_lists(directory)
+    synonyms, out_of_scope, together, list_problems = _read_word_lists(directory)
     problems += entity_problems + list_problems
     problems += _cross_checks(entries, {n.entity_type for n in names})
     if not entries and not problems:
@@ -552,6 +573,7 @@ def read_corpus(directory: str | Path) -> tuple[Corpus | None, list[Problem]]:
         entity_ignore=tuple(ignore),
         synonyms=tuple(synonyms),
         out_of_scope=tuple(out_of_scope),
+        out_of_scope_together=tuple(together),
         userdict=userdict if userdict.exists() else None,
     )
     return corpus, problems

@@ -433,6 +433,11 @@ class Dialogue:
             both = self._close_pair(match, lang)
             if both is not None:
                 return self._compose([(text, m) for m in both], convo, lang)
+            fuller = self.matcher.fuller_of_the_same(match)
+            if fuller is not None and fuller.best is not None:
+                return self._entry_reply(
+                    fuller.best.entry.id, convo, lang, fuller.entity, fuller.confidence, text
+                )
             items = self._suggestions(match, lang)
             convo.offered = [s.id for s in items]
             lines = [self.texts.say("suggest", lang)] + [f"{n}. {s.question}" for n, s in enumerate(items, 1)]

@@ -28,6 +28,10 @@ OUT_OF_SCOPE_FACTOR = 0.3
 THIN_EVIDENCE_FACTOR = 0.6
 VARIANT_REACH = 25.0
 """How far below the best a candidate with an answer for the named province or campus may be and still go first."""
+TOGETHER = "&"
+"""Joins the words of an out-of-scope topic named by words together ("regular&tuition")."""
+FULLER_GAP = 10.0
+"""How far a third candidate must trail for two that give the same facts to be one answer."""
 SPEAKS_TO_SHARE = 0.7
 """Share of the question's words (by weight) found in the general entry that the specific one must also use."""
 FUZZY_PER_ENTRY = 10
@@ -99,6 +103,10 @@ class Matcher:
         self._cached_match = lru_cache(maxsize=MATCH_CACHE_SIZE)(self._match)
         normalise = self.analyser.normal
         self._out_of_scope = TermSet(normalise(t) for t in corpus.out_of_scope)
+        self._out_of_scope_together = [
+            tuple(TermSet(normalise(t) for t in group) for group in groups)
+            for groups in corpus.out_of_scope_together
+        ]
         # An entry asked about an out-of-scope term is one whose phrasings use it; an answer that only mentions
         # it ("that Gaokao score is the only requirement") does not make the topic its own.
         self._phrasing_texts = [[normalise(t) for t, _ in e.phrasings()] for e in corpus.entries]
@@ -274,7 +282,21 @@ class Matcher:
                 for t in self._out_of_scope.found_in(query.normal or self.analyser.normal(query.original))
                 if t not in terms
             ]
-        return terms + self._other_institutions(query.text)
+        return terms + self._words_together(query.text) + self._other_institutions(query.text)
+
+    def _words_together(self, text: str) -> list[str]:
+        """out_of_scope.yaml topics named by words together ("regular" … "tuition"), as "regular&tuition"."""
+        found = []
+        for groups in self._out_of_scope_together:
+            parts = []
+            for group in groups:
+                hits = group.found_in(text)
+                if not hits:
+                    break
+                parts.append(hits[0])
+            else:
+                found.append(TOGETHER.join(parts))
+        return found
 
     def _other_institutions(self, text: str) -> list[str]:
         """Universities and colleges the question names that the corpus never does ("浙江大学", "Jahrom University").
@@ -292,7 +314,12 @@ class Matcher:
         return [name for name in found if not self._corpus_names(name)]
 
     def _entry_mentions(self, number: int, terms: list[str]) -> bool:
-        return any(term in text for term in terms for text in self._phrasing_texts[number])
+        """Whether one of the entry's phrasings uses a term (all the words of a topic named by words together)."""
+        return any(
+            all(part in text for part in term.split(TOGETHER))
+            for term in terms
+            for text in self._phrasing_texts[number]
+        )
 
     def match(self, text: str) -> Match:
         """Answer, suggest or decline, with thresholds from config.yaml (the same text is worked out once)."""
@@ -365,12 +392,7 @@ class Matcher:
             everyday = len(query.tokens.everyday) / (words + len(query.tokens.everyday) or 1)
         else:  # a long message read sentence by sentence: its coverage stands for the rest
             relevance, uncovered, foreign, everyday = ev.coverage, 1 - min(1.0, ev.coverage), 0.0, 0.0
-        same = 0.0
-        if runner_up is not None:
-            lang = query.lang if query.lang in best.entry.answer else "en"
-            mine = self._answer_facts[number].get(lang, frozenset())
-            theirs = self._answer_facts[self._number[runner_up.entry.id]].get(lang, frozenset())
-            same = 1.0 if mine and theirs and (mine <= theirs or theirs <= mine) else 0.0
+        same = 1.0 if runner_up is not None and self._same_facts(query, best, runner_up) else 0.0
         named = best.entry.variant_entity and query.spotted.key_for(best.entry.variant_entity)
         return [
             best.confidence / 100,
@@ -393,6 +415,38 @@ class Matcher:
             and 100 * margin >= self.settings.answer_margin
             else 0.0,
         ]
+
+    def fuller_of_the_same(self, match: Match) -> Match | None:
+        """An answer instead of a close call whose two answers give the same facts: the fuller one.
+
+        "When did the Joint Institute open?" is as close between the ceremony and the institute as can be, and
+        either answer gives 25 June: no list is needed, and the answer with all the facts of the other goes.
+        Not for a question with words the corpus never uses, nor when the second has the named place's own
+        answer, nor below the answer threshold.
+        """
+        query, candidates = match.query, match.candidates
+        if len(candidates) < 2 or candidates[0].confidence < self.settings.answer_threshold:
+            return None
+        first, second = candidates[0], candidates[1]
+        if query.tokens.unknown or self._has_named_variant(query, second.entry):
+            return None
+        if len(candidates) > 2 and candidates[2].confidence > second.confidence - FULLER_GAP:
+            return None  # "英语": the requirement, the first-year course and the teaching language all fit
+        if not self._same_facts(query, first, second):
+            return None
+        if self._facts_of(query, first) < self._facts_of(query, second):
+            first, second = Candidate(second.entry, first.confidence, second.evidence), first
+        entity = query.spotted.key_for(first.entry.variant_entity)
+        return Match("answer", query, (first, second, *candidates[2:]), entity)
+
+    def _facts_of(self, query: Query, candidate: Candidate) -> frozenset[str]:
+        lang = query.lang if query.lang in candidate.entry.answer else "en"
+        return self._answer_facts[self._number[candidate.entry.id]].get(lang, frozenset())
+
+    def _same_facts(self, query: Query, one: Candidate, other: Candidate) -> bool:
+        """True when one answer's numbers and names are all in the other's: either gives the asked fact."""
+        mine, theirs = self._facts_of(query, one), self._facts_of(query, other)
+        return bool(mine and theirs and (mine <= theirs or theirs <= mine))
 
     def arrange(self, query: Query, candidates: tuple[Candidate, ...]) -> tuple[Candidate, ...]:
         """The ranking the decision sees: close calls between a general and a specific entry settled."""

@@ -524,3 +524,25 @@ def test_reload_after_a_fix_serves_the_new_answer(tmp_bot: FAQBot, tmp_corpus: P
     edit(tmp_corpus, "Call 023-68480331.", "Call the college on 023-68480331.")
     ok, _ = tmp_bot.reload()
     assert (ok, tmp_bot.ask("phone number").text) == (True, "Call the college on 023-68480331.")
+
+
+def test_a_topic_named_by_words_together_needs_two_groups(tmp_corpus: Path) -> None:
+    topic = "    zh: [宿舍]\n  - name: fees-of-others\n    together:\n      - [regular]"
+    edit(tmp_corpus, "    zh: [宿舍]", topic, "out_of_scope.yaml")
+    error = the_error(tmp_corpus)
+    assert (error.file, error.line) == (
+        "out_of_scope.yaml",
+        line_of(tmp_corpus, "together:", "out_of_scope.yaml"),
+    )
+    assert "two or more lists" in error.message
+
+
+def test_a_topic_named_by_words_together_is_read_group_by_group(tmp_corpus: Path) -> None:
+    edit(
+        tmp_corpus,
+        "    zh: [宿舍]",
+        "    zh: [宿舍]\n  - name: fees-of-others\n    together:\n      - [regular, 普通]\n      - [fee, 学费]",
+        "out_of_scope.yaml",
+    )
+    corpus = load_corpus(tmp_corpus)
+    assert corpus.out_of_scope_together == ((("regular", "普通"), ("fee", "学费")),)

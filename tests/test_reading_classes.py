@@ -412,3 +412,35 @@ def test_a_question_naming_the_programme_is_answered_on_what_it_asks(
     """The overview's phrasings name the programme too; the fee and the length are keywords it never speaks of."""
     reply = bot.ask(message)
     assert (reply.kind, reply.faq_id) == ("answer", faq_id)
+
+
+# --- a topic named by words together ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["What is the tuition of the regular clinical medicine major at CQMU?", "普通临床医学专业一年学费多少"],
+)
+def test_the_regular_majors_fee_is_declined(bot: FAQBot, message: str) -> None:
+    """The documents give only this programme's fee; "regular" and "tuition" together name the other major's."""
+    assert bot.ask(message).kind == "decline"
+
+
+@pytest.mark.parametrize(
+    ("message", "faq_id"),
+    [
+        ("学费多少", "tuition-fee"),
+        ("How is the joint programme different from regular clinical medicine?", "programme-difference"),
+        ("We are an ordinary family, how much is the tuition?", "tuition-fee"),
+    ],
+)
+def test_either_word_alone_is_still_answered(bot: FAQBot, message: str, faq_id: str) -> None:
+    reply = bot.ask(message)
+    assert (reply.kind, reply.faq_id) == ("answer", faq_id)
+
+
+def test_a_close_call_between_answers_giving_the_same_facts_is_answered_not_listed(bot: FAQBot) -> None:
+    """The ceremony and the institute entries both give 25 June 2024: no list is needed to tell the date."""
+    reply = bot.ask("When did the Joint Institute open?")
+    assert reply.kind == "answer"
+    assert "25 June" in reply.text

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rapidfuzz import process
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 from bot.corpus import EntityName
+from bot.pinyin import readings
 from bot.text import CJK, FiledTerms
 
 # A private-use character stands in for a spotted name, so "河南招几个" and "四川招多少" look alike.
@@ -54,6 +55,12 @@ class EntitySpotter:
         self._by_length = sorted(self._names, key=len, reverse=True)
         self._latin_names = [n for n in self._names if n.isascii() and n.isalpha() and len(n) >= 5]
         self._filed = FiledTerms(self._by_length)
+        # Chinese names by each of their characters, for names typed with a homophone (四穿 for 四川).
+        self._chinese_by_char: dict[str, list[tuple[str, int]]] = {}
+        for name in self._names:
+            if len(name) == 2 and all(CJK.match(c) for c in name):  # provinces: longer names mislead
+                for position, char in enumerate(name):
+                    self._chinese_by_char.setdefault(char, []).append((name, position))
 
     def _present(self, text: str) -> tuple[str, ...]:
         """The names that occur in the text, longest first."""
@@ -62,6 +69,8 @@ class EntitySpotter:
 
     def spot(self, text: str, mend_typos: bool = False) -> Spotted:
         """Replace every entity name in normalised text with the placeholder and list what was named."""
+        if mend_typos:
+            text = self._mend_misheard(text)
         present = self._present(text)
         if not present and not (mend_typos and self._latin_names and _LATIN_WORD.search(text)):
             return Spotted(text, ())
@@ -96,11 +105,27 @@ class EntitySpotter:
             text = _PROTECTED.sub(lambda m: protected[int(m.group(1))], text)
         return Spotted(" ".join(text.split()), tuple(found))
 
+    def _mend_misheard(self, text: str) -> str:
+        """A Chinese name typed with a homophone ("四穿", "重情") is the name: it keeps one of the name's
+        characters in place, and each other character can be read as the name's. A real name is left alone."""
+        mended: dict[str, str] = {}
+        for i, char in enumerate(text):
+            for name, position in self._chinese_by_char.get(char, ()):
+                start = i - position
+                window = text[start : start + len(name)] if start >= 0 else ""
+                if len(window) != len(name) or window in self._names or not all(CJK.match(c) for c in window):
+                    continue
+                if all(a == b or readings(a) & readings(b) for a, b in zip(window, name, strict=True)):
+                    mended.setdefault(window, name)
+        for window, name in mended.items():
+            text = text.replace(window, name)
+        return text
+
     def _misspelt_name(self, word: str, found: list[tuple[str, str]]) -> str:
-        """A one-letter slip in a Latin name ("hennan") still names the entity, when only one name is that close."""
+        """A one-letter slip in a Latin name ("hennan", "sichaun") names the entity when one name alone is close."""
         if len(word) < 5 or word in self._names:
             return word
-        close = process.extract(word, self._latin_names, scorer=Levenshtein.distance, score_cutoff=1, limit=2)
+        close = process.extract(word, self._latin_names, scorer=OSA.distance, score_cutoff=1, limit=2)
         if len(close) != 1:
             return word
         found.append(self._names[close[0][0]])

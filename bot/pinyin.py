@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import cache, lru_cache
 
-from pypinyin import Style, lazy_pinyin
+from pypinyin import Style, lazy_pinyin, pinyin
 from pypinyin.pinyin_dict import pinyin_dict
 
 MAX_WORD_SYLLABLES = 6
@@ -43,6 +43,14 @@ def split_syllables(word: str) -> list[str] | None:
                 if current is None or len(candidate) < len(current):
                     best[end] = candidate
     return best[n]
+
+
+@lru_cache(maxsize=8192)
+def readings(char: str) -> frozenset[str]:
+    """Every toneless reading of a Chinese character (重 is zhong and chong)."""
+    return frozenset(
+        r for found in pinyin(char, style=Style.NORMAL, heteronym=True, errors="ignore") for r in found
+    )
 
 
 @lru_cache(maxsize=65536)

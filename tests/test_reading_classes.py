@@ -444,3 +444,26 @@ def test_a_close_call_between_answers_giving_the_same_facts_is_answered_not_list
     reply = bot.ask("When did the Joint Institute open?")
     assert reply.kind == "answer"
     assert "25 June" in reply.text
+
+
+# --- a place typed wrongly ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "entity"),
+    [
+        ("四穿理科招几个", "sichuan"),  # 穿 sounds as 川
+        ("重情今年招多少", "chongqing"),  # 情 sounds as 庆, and 重 is read chong in 重庆
+        ("how many places in sichaun", "sichuan"),  # two letters swapped
+    ],
+)
+def test_a_province_typed_with_a_homophone_or_swapped_letters_is_that_province(
+    bot: FAQBot, message: str, entity: str
+) -> None:
+    reply = bot.ask(message)
+    assert (reply.faq_id, reply.entity) == ("province-quota", entity)
+
+
+def test_a_longer_word_sounding_like_a_place_is_not_taken_for_it(bot: FAQBot) -> None:
+    """"大学成立" is not 大学城 (University Town): only two-character names are mended by sound."""
+    assert bot.ask("莱斯特大学成立的联合学院什么时候揭牌").entity is None

@@ -465,5 +465,5 @@ def test_a_province_typed_with_a_homophone_or_swapped_letters_is_that_province(
 
 
 def test_a_longer_word_sounding_like_a_place_is_not_taken_for_it(bot: FAQBot) -> None:
-    """"大学成立" is not 大学城 (University Town): only two-character names are mended by sound."""
+    """ "大学成立" is not 大学城 (University Town): only two-character names are mended by sound."""
     assert bot.ask("莱斯特大学成立的联合学院什么时候揭牌").entity is None

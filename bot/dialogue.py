@@ -492,6 +492,13 @@ class Dialogue:
                 self._settled_by_the_topic(match, self.entries.get(convo.last_entry)) if next_turn else None
             )
             match = settled or self._in_context(text, normal, convo, match)
+        if (
+            match.decision == "answer"
+            and match.best is not None
+            and not self.matcher.can_state(match.query, match.best)
+        ):
+            # "一个多少钱" after the scholarships asks an amount that answer never states, whatever came before.
+            return Match("decline", match.query, match.candidates)
         return match
 
     def _asks_the_last_about_a_place(self, normal: str, alone: Match) -> bool:

@@ -748,3 +748,9 @@ def test_pages_of_several_answers_break_between_answers(
     for part in reply.parts:
         answer = brain.corpus.by_id()[part.faq_id or ""].answer[lang]
         assert any(answer in page for page in pages)
+
+
+def test_a_follow_up_asking_an_amount_its_answer_never_states_is_declined(bot: FAQBot) -> None:
+    """Read with the last topic (a transfer), the scholarships still name no amounts: no context makes one."""
+    bot.ask("入学后能转专业吗", session="amount")
+    assert bot.ask("那奖学金每个能拿多少钱", session="amount").kind == "decline"

@@ -27,7 +27,7 @@ _ASKS = {
 }
 _NUMBER = re.compile(r"\d|[一二三四五六七八九十两百千万]+(?:名|个|人|所|位|年|万|月|家|届)")
 _TIME = re.compile(
-    r"\b(?:19|20)\d\d\b|\d{4}年|\d+月|\d+日|january|february|march|april|may|june|july|august|september|"
+    r"(?<!\d)(?:19|20)\d\d(?!\d)|\d{4}年|\d+月|\d+日|january|february|march|april|may|june|july|august|september|"
     r"october|november|december|year [1-5]\b|\b(?:first|second|third|fourth|fifth) year|"
     r"[一二三四五]年级|第[1-5一二三四五]年|大[一二三四五]"
 )

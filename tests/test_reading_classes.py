@@ -467,3 +467,8 @@ def test_a_province_typed_with_a_homophone_or_swapped_letters_is_that_province(
 def test_a_longer_word_sounding_like_a_place_is_not_taken_for_it(bot: FAQBot) -> None:
     """ "大学成立" is not 大学城 (University Town): only two-character names are mended by sound."""
     assert bot.ask("莱斯特大学成立的联合学院什么时候揭牌").entity is None
+
+
+def test_a_cohort_year_is_a_date_not_a_count_of_students(bot: FAQBot) -> None:
+    """The year-at-Leicester answer names the 2020 cohort (2020级) but never says how many students go."""
+    assert bot.ask("How many students are chosen to go to Leicester every year?").kind == "decline"

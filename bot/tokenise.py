@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 from rapidfuzz import process
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 from bot.pinyin import PinyinDictionary, split_syllables
 from bot.text import CJK_RUN
@@ -373,12 +373,12 @@ class Tokeniser:
         return self.pinyin.homophone_sharing(word)
 
     def _closest_english(self, word: str) -> str | None:
-        """The corpus word one or two edits away from a misspelt word, if there is one."""
+        """The corpus word one or two edits away from a misspelt word, if there is one (two letters swapped is one)."""
         if len(word) < 4 or not self._en_vocabulary:
             return None
         limit = 1 if len(word) < 7 else 2
         choices = self._vocabulary_near(len(word), limit)
-        found = process.extractOne(word, choices, scorer=Levenshtein.distance, score_cutoff=limit)
+        found = process.extractOne(word, choices, scorer=OSA.distance, score_cutoff=limit)
         return found[0] if found else None
 
     def _vocabulary_near(self, length: int, limit: int) -> list[str]:

@@ -227,7 +227,13 @@ def test_real_words_that_sound_like_corpus_words_are_untouched(
 
 @pytest.mark.parametrize(
     ("typo", "word"),
-    [("tution", "tuition"), ("provence", "province"), ("quotta", "quota"), ("qouta", "quota"), ("tuiton", "tuition")],
+    [
+        ("tution", "tuition"),
+        ("provence", "province"),
+        ("quotta", "quota"),
+        ("qouta", "quota"),
+        ("tuiton", "tuition"),
+    ],
 )
 def test_english_typos_are_mended_against_the_corpus_vocabulary(
     mini_brain: Brain, typo: str, word: str

@@ -309,7 +309,11 @@ class Matcher:
         found = [w for w in chinese if len(w) > 2 and w.endswith(INSTITUTION_ENDINGS_ZH)]
         for match in _INSTITUTION_EN.finditer(text):
             name = match.group(1) or match.group(2)
-            if name not in EN_STOP_WORDS and not tokeniser.is_everyday(name):
+            if (
+                name not in EN_STOP_WORDS
+                and not tokeniser.is_everyday(name)
+                and not tokeniser.is_misspelt_corpus_word(name)
+            ):
                 found.append(match.group())
         return [name for name in found if not self._corpus_names(name)]
 

@@ -284,6 +284,10 @@ class Tokeniser:
         """True for an ordinary English word ("good", "another"), as opposed to a name or a rare word."""
         return word in self._lexicon.everyday or word in self._en_known
 
+    def is_misspelt_corpus_word(self, word: str) -> bool:
+        """True for a word that is no English word but a slip away from one the corpus uses ("medicl")."""
+        return word not in self._lexicon.words and self._closest_english(word) is not None
+
     def read_pinyin(self, text: str) -> str | None:
         """Chinese words for an all-pinyin question, or None if the text reads as English."""
         words = _LATIN_TOKEN.findall(text)

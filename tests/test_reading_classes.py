@@ -54,6 +54,11 @@ def test_a_question_about_another_institution_or_region_is_declined(bot: FAQBot,
     assert bot.ask(message).kind == "decline"
 
 
+def test_a_misspelt_college_name_is_not_another_institution(bot: FAQBot) -> None:
+    """ "medicl college" is the college's own name with a slip, not a college the corpus never names."""
+    assert bot.ask("phone numbr for the internatonal medicl college?").faq_id == "contact-phone"
+
+
 @pytest.mark.parametrize(
     ("message", "faq_id"),
     [("重庆医科大学的学费多少", "tuition-fee"), ("Is Leicester a good university?", "uol-ranking")],

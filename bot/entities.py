@@ -108,6 +108,8 @@ class EntitySpotter:
     def _mend_misheard(self, text: str) -> str:
         """A Chinese name typed with a homophone ("四穿", "重情") is the name: it keeps one of the name's
         characters in place, and each other character can be read as the name's. A real name is left alone."""
+        if not CJK.search(text):
+            return text
         mended: dict[str, str] = {}
         for i, char in enumerate(text):
             for name, position in self._chinese_by_char.get(char, ()):

@@ -422,11 +422,15 @@ class Dialogue:
     def _answer_one(self, text: str, normal: str, convo: Conversation, lang: str) -> Reply:
         match = self._read(text, normal, convo)
         if match.decision != "answer" and not self.matcher.out_of_scope_terms(match.query):
-            focus = self._focus(text)
-            if focus:
+            # The asking clauses with the places named (a province question), then without them ("我是山东一所高中的
+            # 老师" is background to a question about degrees).
+            for focus in dict.fromkeys((self._focus(text), self._focus(text, places=False))):
+                if not focus:
+                    continue
                 focused = self._read(focus, self.normaliser.normalise(focus), convo)
                 if focused.decision == "answer":
                     match = focused
+                    break
         if match.decision == "answer" and match.best is not None:
             return self._entry_reply(match.best.entry.id, convo, lang, match.entity, match.confidence, text)
         if match.decision == "suggest":
@@ -446,7 +450,7 @@ class Dialogue:
         best = match.best.entry.id if match.best else None
         return Reply(self.texts.say("decline", lang), "decline", lang, None, match.confidence, best_id=best)
 
-    def _focus(self, text: str) -> str | None:
+    def _focus(self, text: str, places: bool = True) -> str | None:
         """A long message's question without its background: the clauses that ask, and those that name a
         place ("我是四川的考生家长"); a clause that asks nothing of its own ("真的是这样吗？") keeps the claim
         before it. None for a short message, or when nothing would be left out."""
@@ -460,7 +464,7 @@ class Dialogue:
                     own = [w for w in query.tokens.words if w not in _FILLER]
                     bare = (not own and not query.tokens.unknown) or _short_clause(piece.text)
                     kept += [p.text for p in sentence[: n + 1]] if bare else [piece.text]
-                elif query.spotted.found:
+                elif places and query.spotted.found:
                     kept.append(piece.text)
         kept = list(dict.fromkeys(kept))
         focus = _joined(kept)

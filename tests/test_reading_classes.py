@@ -477,3 +477,10 @@ def test_a_longer_word_sounding_like_a_place_is_not_taken_for_it(bot: FAQBot) ->
 def test_a_cohort_year_is_a_date_not_a_count_of_students(bot: FAQBot) -> None:
     """The year-at-Leicester answer names the 2020 cohort (2020级) but never says how many students go."""
     assert bot.ask("How many students are chosen to go to Leicester every year?").kind == "decline"
+
+
+def test_a_long_message_about_something_else_is_read_without_its_place_background(bot: FAQBot) -> None:
+    """A teacher from Shandong asks about degrees: the place is background, not the question."""
+    message = "我是山东一所中学的老师，在帮学生们整理资料。请问这个专业的学生毕业以后能拿到哪几个学位？"
+    reply = bot.ask(message)
+    assert (reply.kind, reply.faq_id) == ("answer", "degrees")

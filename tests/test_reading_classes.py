@@ -479,8 +479,17 @@ def test_a_cohort_year_is_a_date_not_a_count_of_students(bot: FAQBot) -> None:
     assert bot.ask("How many students are chosen to go to Leicester every year?").kind == "decline"
 
 
-def test_a_long_message_about_something_else_is_read_without_its_place_background(bot: FAQBot) -> None:
-    """A teacher from Shandong asks about degrees: the place is background, not the question."""
-    message = "我是山东一所中学的老师，在帮学生们整理资料。请问这个专业的学生毕业以后能拿到哪几个学位？"
+@pytest.mark.parametrize(
+    "message",
+    [
+        "我是浙江的一名高中老师，正在给学生整理报考资料。想确认一下，重医和莱斯特合作的临床医学专业毕业后能拿到哪几个学位？",
+        "I'm a teacher in Henan helping some students with their applications. Could you confirm what degrees a "
+        "graduate of the joint programme receives?",
+    ],
+)
+def test_a_long_message_about_something_else_is_read_without_its_place_background(
+    bot: FAQBot, message: str
+) -> None:
+    """A teacher from Zhejiang or Henan asks about degrees: the place is background, not the question."""
     reply = bot.ask(message)
     assert (reply.kind, reply.faq_id) == ("answer", "degrees")

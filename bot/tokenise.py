@@ -340,6 +340,10 @@ class Tokeniser:
                 continue
             is_unknown = False
             if repair and not self.pinyin.knows(word) and word not in self._canonical:
+                parts = self._corpus_words_making(word)
+                if parts:  # "英语教学" is 英语 and 教学, words the corpus uses
+                    words.extend(self._canonical.get(p, p) for p in parts)
+                    continue
                 is_unknown = True
             token = self._canonical.get(word, word)
             words.append(token)
@@ -347,6 +351,19 @@ class Tokeniser:
                 unknown.append(token)
         bigrams = [run[i : i + 2] for run in CJK_RUN.findall(text) for i in range(len(run) - 1)]
         return Tokens(tuple(words), tuple(bigrams), tuple(unknown), tuple(everyday))
+
+    def _corpus_words_making(self, word: str) -> list[str] | None:
+        """Corpus words of two or more characters that together spell an unknown Chinese word, or None."""
+        if len(word) < 4 or not CJK_RUN.fullmatch(word):
+            return None
+        known = self.pinyin.knows
+        for cut in range(2, len(word) - 1):
+            head, tail = word[:cut], word[cut:]
+            if known(head) and (known(tail) or self._corpus_words_making(tail)):
+                return (
+                    [head, *(self._corpus_words_making(tail) or [tail])] if not known(tail) else [head, tail]
+                )
+        return None
 
     def _mend_homophones(self, words: list[str]) -> list[str]:
         """Mend typed homophones of corpus words (学废 -> 学费): unknown words, or two stray characters."""

@@ -337,3 +337,10 @@ def test_the_stop_word_lists_are_read_from_bot_data() -> None:
     assert {"the", "is", "what"} <= EN_STOP_WORDS
     assert {"的", "吗", "请问"} <= ZH_STOP_WORDS
     assert not any(word.startswith("#") or word != word.strip() for word in EN_STOP_WORDS | ZH_STOP_WORDS)
+
+
+def test_an_unknown_chinese_compound_of_corpus_words_is_read_as_those_words(brain: Brain) -> None:
+    """英语教学 is not a corpus word, but 英语 and 教学 are: the compound counts as both, not as an unknown word."""
+    query = brain.matcher.analyse("课程是用英语教学吗")
+    assert {"英语", "教学"} <= set(query.tokens.words)
+    assert "英语教学" not in query.tokens.unknown

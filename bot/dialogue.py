@@ -46,6 +46,8 @@ FOLLOW_UP_START = re.compile(
     r"^(那|那么|那个|还有|再问|and|what about|how about|also|then)\b|^(那|那么|还有)"
 )
 FOLLOW_UP_END = re.compile(r"(呢|嘞|咧)$")
+FOLLOW_UP_TOO = re.compile(r"\b(too|as well)\W*$")
+"""An English follow-up that asks the last question again of something else: "at Leicester too?"."""
 FOLLOW_UP_POINTER = re.compile(r"\b(them|those|these|they|it|that one)\b|其中|他们|她们|它们|这些|那些")
 POINTS_BACK = re.compile(r"\b(its|it's)\b|(?<![a-z])(it|there)[?.!]*$|它|这个呢|那个呢")
 """A part of a message about what the part before it named: "what does it cost", "how do I apply there?"."""
@@ -476,7 +478,7 @@ class Dialogue:
         if self.matcher.out_of_scope_terms(match.query):
             return match  # "what about Tsinghua's ranking?" is about something else, whatever came before
         if (
-            match.decision == "answer"
+            match.decision in ("answer", "suggest")
             and convo.last_question
             and self._asks_the_last_about_a_place(normal, match)
         ):
@@ -508,10 +510,12 @@ class Dialogue:
     def _asks_the_last_about_a_place(self, normal: str, alone: Match) -> bool:
         """True for a short follow-up naming only one of the programme's places ("and at Leicester?", "那英国呢")."""
         compact = normal.replace(" ", "")
-        marked = FOLLOW_UP_START.search(normal) or FOLLOW_UP_END.search(compact)
+        marked = (
+            FOLLOW_UP_START.search(normal) or FOLLOW_UP_END.search(compact) or FOLLOW_UP_TOO.search(normal)
+        )
         if not marked or len(compact) > FOLLOW_UP_MAX_CHARS * (3 if alone.query.lang == "en" else 1):
             return False
-        content = [w for w in alone.query.tokens.words if w not in _FILLER]
+        content = [w for w in alone.query.tokens.words if w not in _FILLER and w not in ("too", "well")]
         return bool(content) and set(content) <= PLACE_WORDS and not alone.query.tokens.unknown
 
     def _narrows_the_last_answer(self, normal: str, alone: Match, convo: Conversation) -> bool:
@@ -770,8 +774,8 @@ class Dialogue:
             return None
         close = [c for c in alone.candidates[: s.max_suggestions] if c.confidence >= s.suggest_threshold]
         mine = next((c for c in close if c.entry.id == previous.id), None)
-        if mine is None or mine.confidence < s.answer_threshold:
-            return None
+        if mine is None or (mine.confidence < s.answer_threshold and mine is not close[0]):
+            return None  # below the answer threshold only when the topic is the best reading ("去的话待多久")
         rest = tuple(c for c in alone.candidates if c is not mine)
         return Match(
             "answer", alone.query, (mine, *rest), alone.query.spotted.key_for(previous.variant_entity)

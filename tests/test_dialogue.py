@@ -754,3 +754,17 @@ def test_a_follow_up_asking_an_amount_its_answer_never_states_is_declined(bot: F
     """Read with the last topic (a transfer), the scholarships still name no amounts: no context makes one."""
     bot.ask("入学后能转专业吗", session="amount")
     assert bot.ask("那奖学金每个能拿多少钱", session="amount").kind == "decline"
+
+
+def test_at_a_place_too_asks_the_last_question_of_that_place(bot: FAQBot) -> None:
+    """After the fee, "at Leicester too?" asks the fee at Leicester: the year-at-Leicester fee."""
+    bot.ask("what's the fee?", session="too")
+    reply = bot.ask("at Leicester too?", session="too")
+    assert (reply.kind, reply.faq_id) == ("answer", "uk-year-fee")
+
+
+def test_a_follow_up_whose_best_reading_is_the_last_topic_stays_on_it(bot: FAQBot) -> None:
+    """ "去的话待多久" after whether all go to the UK: the UK year is its best reading, though below the threshold."""
+    bot.ask("一定会去英国吗", session="stay")
+    reply = bot.ask("去的话待多久", session="stay")
+    assert (reply.kind, reply.faq_id) == ("answer", "study-in-uk")

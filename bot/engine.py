@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
+from bot.analysis_cache import analysis_key, read_analysis, write_analysis
 from bot.config import Config, load_config
 from bot.corpus import Corpus, CorpusError, Problem, load_corpus
 from bot.decision import DecisionModel
@@ -109,12 +110,21 @@ def check_userdict(path: Path | None) -> list[Problem]:
 def build_brain(config: Config) -> Brain:
     """Load, check and index the corpus; raises CorpusError and leaves nothing half-built."""
     signature = corpus_signature(config.corpus_dir)
+    cache = Path(config.analysis_cache) if config.analysis_cache else None
+    key = analysis_key(config.corpus_dir) if cache else ""
     corpus = load_corpus(config.corpus_dir)
     problems = check_dialogue_texts(config.corpus_dir / "dialogue.yaml", corpus)
     problems += check_userdict(corpus.userdict)
     if any(problem.severity == "error" for problem in problems):
         raise CorpusError(problems)
-    matcher = Matcher(corpus, config.match, DecisionModel.load(config.corpus_dir))
+    # A file changed while the corpus was read: the analysis is worked out and not kept (nor read) this time.
+    if cache and key != analysis_key(config.corpus_dir):
+        cache = None
+    known = read_analysis(cache, key) if cache else None
+    matcher = Matcher(corpus, config.match, DecisionModel.load(config.corpus_dir), known)
+    analysis = matcher.take_analysis()
+    if cache and known is None and analysis is not None:
+        write_analysis(cache, key, analysis)
     normaliser = matcher.analyser.normaliser
     texts = DialogueTexts.load(
         config.corpus_dir / "dialogue.yaml",

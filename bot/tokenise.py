@@ -203,11 +203,22 @@ class Tokeniser:
         self._lexicon = english_lexicon()
         self.pinyin = PinyinDictionary(())
         self._surface_memo: dict[str, tuple[list[str], list[str]]] | None = None
+        # While an index is built, every run segmented (or known from an earlier build of the same corpus).
+        self._build_cuts: dict[str, tuple[str, ...]] | None = None
         # One message's sentences and their clauses share runs of Chinese; each run is segmented once.
         self.cut = lru_cache(maxsize=CUT_CACHE_SIZE)(self._cut)
 
     def _cut(self, run: str) -> tuple[str, ...]:
         """jieba's words for one run of Chinese characters."""
+        memo = self._build_cuts
+        if memo is None:
+            return self._jieba_cut(run)
+        found = memo.get(run)
+        if found is None:
+            found = memo[run] = self._jieba_cut(run)
+        return found
+
+    def _jieba_cut(self, run: str) -> tuple[str, ...]:
         return tuple(w for w in self._jieba.lcut(run, HMM=False) if w.strip())
 
     def clear_cache(self) -> None:
@@ -247,18 +258,32 @@ class Tokeniser:
         word = word.replace(" ", "_")
         return fold_english(word) if word.isascii() else word
 
-    def learn_vocabulary(self, english_words: Iterable[str], chinese_words: Iterable[str]) -> None:
+    def learn_vocabulary(
+        self,
+        english_words: Iterable[str],
+        chinese_words: Iterable[str],
+        known_sounds: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
         """Remember the corpus vocabulary, for repairing typos and reading pinyin."""
         known = {w for w in english_words if w.isalpha() and len(w) > 1}
         synonyms = {w for w in self._canonical if w.isascii() and w.isalpha()}
         self._en_known = frozenset(known | synonyms | EN_STOP_WORDS)
         self._en_vocabulary = sorted(w for w in known if len(w) > 2)
         self._near_vocabulary = {}
-        self.pinyin = PinyinDictionary(chinese_words)
+        self.pinyin = PinyinDictionary(chinese_words, known_sounds)
 
-    def remember_surface_words(self, on: bool) -> None:
-        """While an index is built, remember each text's surface words (it is read twice); off forgets them."""
-        self._surface_memo = {} if on else None
+    def remember_while_building(self, known_cuts: Mapping[str, tuple[str, ...]] | None = None) -> None:
+        """While an index is built, remember each text's surface words (it is read twice) and each run's
+        segmentation, starting from those known from an earlier build of the same corpus."""
+        self._surface_memo = {}
+        self._build_cuts = dict(known_cuts or {})
+
+    def built(self) -> dict[str, tuple[str, ...]]:
+        """The index is built: forget the remembered words and hand over the segmentations (to keep on disk)."""
+        cuts = self._build_cuts or {}
+        self._surface_memo = None
+        self._build_cuts = None
+        return cuts
 
     def surface_words(self, text: str) -> tuple[list[str], list[str]]:
         """(English words, Chinese words) of normalised text, before stop words and folding."""

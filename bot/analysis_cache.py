@@ -29,11 +29,12 @@ import yaml
 
 from bot.entities import Spotted
 from bot.index import Analysis, Query
-from bot.tokenise import Tokens, jieba  # jieba as bot.tokenise imports it (without pkg_resources)
+from bot.segmenter import FiledDictionary, jieba
+from bot.tokenise import Tokens
 
 log = logging.getLogger("faqbot.analysis_cache")
 
-FORMAT = b"faqbot-analysis-1"
+FORMAT = b"faqbot-analysis-2"
 """The first line of the file; a different one is another format."""
 BOT_PACKAGE = Path(__file__).resolve().parent
 LIBRARIES = (jieba, pypinyin, opencc, rapidfuzz, numpy, yaml)
@@ -118,12 +119,14 @@ def _plain(analysis: Analysis) -> tuple:
         )
         for text, q in analysis.queries.items()
     }
-    return analysis.normal, analysis.cuts, analysis.sounds, queries
+    dictionary = analysis.dictionary
+    filed = (dictionary.total, dictionary.files) if dictionary else None
+    return analysis.normal, analysis.cuts, analysis.sounds, queries, filed
 
 
 def _analysis_from(plain: tuple) -> Analysis:
     """The analysis back from plain data; raises TypeError or ValueError when it has another shape."""
-    normal, cuts, sounds, queries = plain
+    normal, cuts, sounds, queries, filed = plain
     for table in (normal, cuts, sounds, queries):
         if not isinstance(table, dict):
             raise TypeError(f"expected a table, got {type(table).__name__}")
@@ -132,7 +135,14 @@ def _analysis_from(plain: tuple) -> Analysis:
         cuts,
         sounds,
         {text: _query_from(*fields) for text, fields in queries.items()},
+        _dictionary_from(*filed) if filed is not None else None,
     )
+
+
+def _dictionary_from(total: int, files: dict[str, bytes]) -> FiledDictionary:
+    if not isinstance(total, int) or not isinstance(files, dict):
+        raise TypeError("expected jieba's total and its dictionary filed by first character")
+    return FiledDictionary(total, files)
 
 
 def _query_from(

@@ -124,7 +124,8 @@ def build_brain(config: Config) -> Brain:
     matcher = Matcher(corpus, config.match, DecisionModel.load(config.corpus_dir), known)
     analysis = matcher.take_analysis()
     if cache and known is None and analysis is not None:
-        write_analysis(cache, key, analysis)
+        dictionary = matcher.analyser.tokeniser.filed_dictionary()
+        write_analysis(cache, key, replace(analysis, dictionary=dictionary))
     normaliser = matcher.analyser.normaliser
     texts = DialogueTexts.load(
         config.corpus_dir / "dialogue.yaml",

@@ -13,6 +13,7 @@ import numpy as np
 
 from bot.corpus import Corpus, Entry
 from bot.entities import PLACEHOLDER, EntitySpotter, Spotted
+from bot.segmenter import FiledDictionary
 from bot.text import CJK, TextNormaliser, detect_language
 from bot.tokenise import Tokeniser, Tokens, synonym_groups
 
@@ -67,6 +68,7 @@ class Analysis:
     cuts: dict[str, tuple[str, ...]] = field(default_factory=dict)  # run of Chinese -> jieba's words
     sounds: dict[str, tuple[str, ...]] = field(default_factory=dict)  # corpus Chinese word -> its pinyin
     queries: dict[str, Query] = field(default_factory=dict)  # corpus text -> its analysis (no typo repair)
+    dictionary: FiledDictionary | None = None  # jieba's, filed by first character (read in as texts need it)
 
 
 def features_of(tokens: Tokens, spotted: Spotted) -> frozenset[str]:
@@ -82,11 +84,13 @@ class Analyser:
 
     def __init__(self, corpus: Corpus, known: Analysis | None = None) -> None:
         known = known or Analysis()
+        self._known_dictionary = known.dictionary
         self.normaliser = TextNormaliser()
         self.tokeniser = Tokeniser(
             synonyms=synonym_groups({"groups": [list(g) for g in corpus.synonyms]}),
             userdict=corpus.userdict,
             extra_words=[n.text for n in corpus.entity_names],
+            dictionary=known.dictionary,
         )
         self._cached_analyse = lru_cache(maxsize=ANALYSE_CACHE_SIZE)(self._analyse)
         self.spotter = EntitySpotter(corpus.entity_names, corpus.entity_ignore, self.normaliser.normalise)
@@ -146,7 +150,11 @@ class Analyser:
     def built(self) -> Analysis:
         """The index is built: forget what was kept for it, and hand it over (to keep it on disk)."""
         analysis = Analysis(
-            self._normal_of, self.tokeniser.built(), self.tokeniser.pinyin.sounds, self._build_memo or {}
+            self._normal_of,
+            self.tokeniser.built(),
+            self.tokeniser.pinyin.sounds,
+            self._build_memo or {},
+            self._known_dictionary,
         )
         self._normal_of = {}
         self._build_memo = None

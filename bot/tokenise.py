@@ -3,43 +3,20 @@
 from __future__ import annotations
 
 import gzip
-import importlib
 import json
-import logging
-import marshal
 import re
-import sys
-import tempfile
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
-from types import ModuleType
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from bot.pinyin import PinyinDictionary, split_syllables
+from bot.segmenter import FiledDictionary, Segmenter
 from bot.text import CJK_RUN
-
-
-def _import_jieba() -> ModuleType:
-    """jieba, imported without pkg_resources, which it would import only to find its own files.
-
-    pkg_resources takes a tenth of a second to import, a tenth of the bot's start; without it jieba opens
-    its files by path (its documented fallback). A process that has already imported it keeps it.
-    """
-    if "jieba" in sys.modules or "pkg_resources" in sys.modules:
-        return importlib.import_module("jieba")
-    sys.modules["pkg_resources"] = None  # type: ignore[assignment]  # makes `import pkg_resources` fail
-    try:
-        return importlib.import_module("jieba")
-    finally:
-        del sys.modules["pkg_resources"]
-
-
-jieba = _import_jieba()
 
 _LATIN_TOKEN = re.compile(r"[0-9a-z@][0-9a-z@.\-_'+]*[0-9a-z]|[0-9a-z]")
 _NUMBER = re.compile(r"[0-9.\-+]+")
@@ -145,24 +122,6 @@ def write_lexicon_files(folder: Path) -> None:
         (folder / name).write_text(text, encoding="utf-8")
 
 
-def _jieba_tokenizer() -> jieba.Tokenizer:
-    """A jieba tokenizer with the default dictionary, read from jieba's own cache file in one piece.
-
-    jieba's initialize() unmarshals the cache straight from the file object, in many small reads; reading
-    the bytes first and unmarshalling them builds the same dictionary about three times faster.
-    """
-    jieba.setLogLevel(logging.WARNING)
-    tokenizer = jieba.Tokenizer()
-    cache = Path(tempfile.gettempdir()) / "jieba.cache"
-    try:
-        tokenizer.FREQ, tokenizer.total = marshal.loads(cache.read_bytes())
-    except (OSError, ValueError, EOFError, TypeError):
-        tokenizer.initialize()  # no cache yet (or a broken one): jieba builds and writes it
-    else:
-        tokenizer.initialized = True
-    return tokenizer
-
-
 @dataclass(frozen=True)
 class Tokens:
     """What the index sees of one text: words (canonical, folded) and Chinese character bigrams."""
@@ -181,8 +140,9 @@ class Tokeniser:
         synonyms: Iterable[Iterable[str]] = (),
         userdict: Path | None = None,
         extra_words: Iterable[str] = (),
+        dictionary: FiledDictionary | None = None,
     ) -> None:
-        self._jieba = _jieba_tokenizer()
+        self._jieba = Segmenter(dictionary)
         if userdict is not None and userdict.exists():
             with userdict.open("rb") as handle:  # jieba leaves a path it opens itself unclosed
                 self._jieba.load_userdict(handle)
@@ -277,6 +237,11 @@ class Tokeniser:
         segmentation, starting from those known from an earlier build of the same corpus."""
         self._surface_memo = {}
         self._build_cuts = dict(known_cuts or {})
+
+    def filed_dictionary(self) -> FiledDictionary:
+        """jieba's default dictionary filed by first character (to keep on disk: a fresh process then reads in
+        only the characters it meets)."""
+        return self._jieba.filed()
 
     def built(self) -> dict[str, tuple[str, ...]]:
         """The index is built: forget the remembered words and hand over the segmentations (to keep on disk)."""
@@ -389,7 +354,7 @@ class Tokeniser:
             CJK_RUN.fullmatch(word) is not None
             and not self.pinyin.knows(word)
             and word not in self._canonical
-            and not self._jieba.FREQ.get(word)
+            and not self._jieba.frequency(word)
             and self._homophone(word) is not None
         )
 

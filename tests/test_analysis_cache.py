@@ -43,13 +43,22 @@ def fresh_analysis(corpus_dir: Path, config: Config) -> Analysis | None:
     return Matcher(load_corpus(corpus_dir), config.match).take_analysis()
 
 
+def kept_analysis(cache: Path, key: str) -> Analysis | None:
+    """The analysis in the cache, without jieba's dictionary (a build from the cache reads it in lazily)."""
+    kept = read_analysis(cache, key)
+    if kept is None:
+        return None
+    assert kept.dictionary is not None and kept.dictionary.files
+    return replace(kept, dictionary=None)
+
+
 def test_a_build_keeps_its_analysis_and_the_next_build_reads_it_back(
     mini_config: Config, tmp_corpus: Path, tmp_path: Path
 ) -> None:
     cache = tmp_path / "var" / "analysis.cache"
     first = build_brain(cached_config(mini_config, tmp_corpus, cache))
     assert cache.exists()
-    kept = read_analysis(cache, analysis_key(tmp_corpus))
+    kept = kept_analysis(cache, analysis_key(tmp_corpus))
     assert kept is not None and kept.queries
     assert kept == fresh_analysis(tmp_corpus, mini_config)
     second = build_brain(cached_config(mini_config, tmp_corpus, cache))
@@ -83,7 +92,7 @@ def test_an_edited_corpus_file_makes_the_cache_stale(
     assert new_key != old_key
     assert read_analysis(cache, new_key) is None
     rebuilt = build_brain(cached_config(mini_config, tmp_corpus, cache))
-    assert read_analysis(cache, new_key) == fresh_analysis(tmp_corpus, mini_config)
+    assert kept_analysis(cache, new_key) == fresh_analysis(tmp_corpus, mini_config)
     assert read_analysis(cache, old_key) is None
     without = build_brain(replace(mini_config, corpus_dir=tmp_corpus, analysis_cache=""))
     assert verdicts(rebuilt) == verdicts(without)
@@ -121,7 +130,7 @@ def test_a_damaged_cache_is_ignored_and_written_again(
     assert read_analysis(cache, key) is None
     second = build_brain(config)
     assert verdicts(second) == verdicts(first)
-    assert read_analysis(cache, key) == fresh_analysis(tmp_corpus, mini_config)
+    assert kept_analysis(cache, key) == fresh_analysis(tmp_corpus, mini_config)
 
 
 def test_a_cache_that_cannot_be_written_does_not_stop_the_build(

@@ -19,6 +19,7 @@ import marshal
 import os
 import sys
 import tempfile
+from functools import cache
 from pathlib import Path
 
 import numpy
@@ -48,12 +49,19 @@ def analysis_key(corpus_dir: Path) -> str:
     for library in LIBRARIES:
         digest.update(f"|{library.__name__} {getattr(library, '__version__', '?')}".encode())
     digest.update(_files_digest(corpus_dir))
-    digest.update(_files_digest(BOT_PACKAGE, recursive=True))
+    digest.update(_code_digest())
     jieba_dictionary = Path(jieba.__file__).with_name("dict.txt")
     if jieba_dictionary.exists():
         stat = jieba_dictionary.stat()
         digest.update(f"|jieba dict {stat.st_size} {stat.st_mtime_ns}".encode())
     return digest.hexdigest()
+
+
+@cache
+def _code_digest() -> bytes:
+    """A hash of the bot package's files, taken once: the code this process runs, even if a deploy has since
+    replaced the files (a cache written now must not be trusted by the new code)."""
+    return _files_digest(BOT_PACKAGE, recursive=True)
 
 
 def _files_digest(folder: Path, recursive: bool = False) -> bytes:
@@ -76,12 +84,12 @@ def read_analysis(path: Path, key: str) -> Analysis | None:
     except OSError as exc:
         log.warning("analysis cache %s cannot be read (%s); working the analysis out", path, exc)
         return None
-    head, _, body = data.partition(b"\n")
-    if head != FORMAT + b" " + key.encode():
+    head = FORMAT + b" " + key.encode() + b"\n"
+    if not data.startswith(head):
         log.info("analysis cache %s is for another corpus, version or format; working the analysis out", path)
         return None
     try:
-        return _analysis_from(marshal.loads(body))
+        return _analysis_from(marshal.loads(memoryview(data)[len(head) :]))
     except (EOFError, ValueError, TypeError, KeyError, IndexError) as exc:
         log.warning("analysis cache %s is damaged (%s); working the analysis out", path, exc)
         return None

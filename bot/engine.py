@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -10,7 +11,8 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -107,8 +109,29 @@ def check_userdict(path: Path | None) -> list[Problem]:
     return []
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a brain is built, then restore it as it was.
+
+    A build allocates hundreds of thousands of objects that live as long as the brain; the collector would
+    walk them again and again as they are made (about a tenth of a fresh process's build), freeing nothing.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def build_brain(config: Config) -> Brain:
     """Load, check and index the corpus; raises CorpusError and leaves nothing half-built."""
+    with collector_paused():
+        return _build_brain(config)
+
+
+def _build_brain(config: Config) -> Brain:
     signature = corpus_signature(config.corpus_dir)
     cache = Path(config.analysis_cache) if config.analysis_cache else None
     key = analysis_key(config.corpus_dir) if cache else ""

@@ -17,6 +17,7 @@ import hashlib
 import logging
 import marshal
 import os
+import struct
 import sys
 import tempfile
 from functools import cache
@@ -35,8 +36,9 @@ from bot.tokenise import Tokens
 
 log = logging.getLogger("faqbot.analysis_cache")
 
-FORMAT = b"faqbot-analysis-2"
+FORMAT = b"faqbot-analysis-3"
 """The first line of the file; a different one is another format."""
+_LENGTH = struct.Struct(">Q")
 BOT_PACKAGE = Path(__file__).resolve().parent
 LIBRARIES = (jieba, pypinyin, opencc, rapidfuzz, numpy, yaml)
 """The libraries whose output is kept (segmentation, pinyin, simplified Chinese, the index's arrays, the corpus)."""
@@ -44,12 +46,20 @@ LIBRARIES = (jieba, pypinyin, opencc, rapidfuzz, numpy, yaml)
 
 def analysis_key(corpus_dir: Path) -> str:
     """A hash of everything the analysis depends on: corpus files, the bot's own files, Python and libraries."""
-    digest = hashlib.sha256()
-    digest.update(f"{sys.version}|marshal {marshal.version}".encode())
+    digest = hashlib.sha256(dictionary_key().encode())
     for library in LIBRARIES:
         digest.update(f"|{library.__name__} {getattr(library, '__version__', '?')}".encode())
     digest.update(_files_digest(corpus_dir))
     digest.update(_code_digest())
+    return digest.hexdigest()
+
+
+@cache
+def dictionary_key() -> str:
+    """A hash of what jieba's filed dictionary depends on (Python, jieba and its dictionary file), not the
+    corpus: a build for an edited corpus reads it from the file kept for the previous one."""
+    digest = hashlib.sha256(f"{FORMAT!r}|{sys.version}|marshal {marshal.version}".encode())
+    digest.update(f"|jieba {getattr(jieba, '__version__', '?')}".encode())
     jieba_dictionary = Path(jieba.__file__).with_name("dict.txt")
     if jieba_dictionary.exists():
         stat = jieba_dictionary.stat()
@@ -77,39 +87,80 @@ def _files_digest(folder: Path, recursive: bool = False) -> bytes:
 
 def read_analysis(path: Path, key: str) -> Analysis | None:
     """The analysis kept under this key, or None when there is none, it is stale or it cannot be read."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    data = _read(path)
+    if data is None:
         return None
-    except OSError as exc:
-        log.warning("analysis cache %s cannot be read (%s); working the analysis out", path, exc)
-        return None
-    head = FORMAT + b" " + key.encode() + b"\n"
-    if not data.startswith(head):
+    if not data.startswith(FORMAT + b" " + key.encode() + b"\n"):
         log.info("analysis cache %s is for another corpus, version or format; working the analysis out", path)
         return None
     try:
-        return _analysis_from(marshal.loads(memoryview(data)[len(head) :]))
+        dictionary, rest = _sections(data)
+        return _analysis_from(marshal.loads(rest), dictionary)
     except (EOFError, ValueError, TypeError, KeyError, IndexError) as exc:
         log.warning("analysis cache %s is damaged (%s); working the analysis out", path, exc)
         return None
 
 
+def read_dictionary(path: Path) -> FiledDictionary | None:
+    """jieba's filed dictionary from the file, whatever corpus it was kept for, when jieba is the same."""
+    data = _read(path)
+    if data is None or not data.startswith(FORMAT + b" "):
+        return None
+    try:
+        dictionary, _ = _sections(data)
+        return dictionary
+    except (EOFError, ValueError, TypeError, KeyError, IndexError):
+        return None
+
+
 def write_analysis(path: Path, key: str, analysis: Analysis) -> None:
     """Keep the analysis under this key, replacing the file whole; a failure is logged, not raised."""
-    body = marshal.dumps(_plain(analysis))
+    dictionary = analysis.dictionary
+    filed = marshal.dumps((dictionary.total, dictionary.files) if dictionary else None)
+    head = FORMAT + b" " + key.encode() + b"\n" + dictionary_key().encode() + b"\n"
+    content = head + _LENGTH.pack(len(filed)) + filed + marshal.dumps(_plain(analysis))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as file:
-                file.write(FORMAT + b" " + key.encode() + b"\n" + body)
+                file.write(content)
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
     except OSError as exc:
         log.warning("analysis cache %s cannot be written (%s); the next start works it out again", path, exc)
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("analysis cache %s cannot be read (%s); working the analysis out", path, exc)
+        return None
+
+
+def _sections(data: bytes) -> tuple[FiledDictionary | None, memoryview]:
+    """The file's filed dictionary (None unless it is for this jieba) and the rest, still marshalled.
+
+    Layout: a line with the format and the analysis key, a line with the dictionary key, the length of the
+    dictionary's section (8 bytes), that section, then the analysis.
+    """
+    first = data.index(b"\n") + 1
+    second = data.index(b"\n", first) + 1
+    (length,) = _LENGTH.unpack_from(data, second)
+    start = second + _LENGTH.size
+    if start + length > len(data):
+        raise ValueError("the dictionary's section runs past the end of the file")
+    view = memoryview(data)
+    rest = view[start + length :]
+    if data[first : second - 1] != dictionary_key().encode():
+        return None, rest
+    filed = marshal.loads(view[start : start + length])
+    return (_dictionary_from(*filed) if filed is not None else None), rest
 
 
 def _plain(analysis: Analysis) -> tuple:
@@ -127,14 +178,12 @@ def _plain(analysis: Analysis) -> tuple:
         )
         for text, q in analysis.queries.items()
     }
-    dictionary = analysis.dictionary
-    filed = (dictionary.total, dictionary.files) if dictionary else None
-    return analysis.normal, analysis.cuts, analysis.sounds, queries, filed
+    return analysis.normal, analysis.cuts, analysis.sounds, queries
 
 
-def _analysis_from(plain: tuple) -> Analysis:
+def _analysis_from(plain: tuple, dictionary: FiledDictionary | None) -> Analysis:
     """The analysis back from plain data; raises TypeError or ValueError when it has another shape."""
-    normal, cuts, sounds, queries, filed = plain
+    normal, cuts, sounds, queries = plain
     for table in (normal, cuts, sounds, queries):
         if not isinstance(table, dict):
             raise TypeError(f"expected a table, got {type(table).__name__}")
@@ -143,7 +192,7 @@ def _analysis_from(plain: tuple) -> Analysis:
         cuts,
         sounds,
         {text: _query_from(*fields) for text, fields in queries.items()},
-        _dictionary_from(*filed) if filed is not None else None,
+        dictionary,
     )
 
 

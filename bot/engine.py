@@ -17,11 +17,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from bot.analysis_cache import analysis_key, read_analysis, write_analysis
+from bot.analysis_cache import analysis_key, read_analysis, read_dictionary, write_analysis
 from bot.config import Config, load_config
 from bot.corpus import Corpus, CorpusError, Problem, load_corpus
 from bot.decision import DecisionModel
 from bot.dialogue import Conversation, Dialogue, DialogueTexts, Reply, check_dialogue_texts
+from bot.index import Analysis
 from bot.matcher import Matcher
 from bot.storage import (
     FOREVER_SECONDS,
@@ -144,7 +145,10 @@ def _build_brain(config: Config) -> Brain:
     if cache and key != analysis_key(config.corpus_dir):
         cache = None
     known = read_analysis(cache, key) if cache else None
-    matcher = Matcher(corpus, config.match, DecisionModel.load(config.corpus_dir), known)
+    # An edited corpus: jieba's filed dictionary is still the one kept for the previous version.
+    dictionary = read_dictionary(cache) if cache and known is None else None
+    start = known or (Analysis(dictionary=dictionary) if dictionary else None)
+    matcher = Matcher(corpus, config.match, DecisionModel.load(config.corpus_dir), start)
     analysis = matcher.take_analysis()
     if cache and known is None and analysis is not None:
         dictionary = matcher.analyser.tokeniser.filed_dictionary()

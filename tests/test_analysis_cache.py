@@ -7,12 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from bot.analysis_cache import FORMAT, analysis_key, read_analysis, write_analysis
+from bot.analysis_cache import (
+    FORMAT,
+    analysis_key,
+    dictionary_key,
+    read_analysis,
+    read_dictionary,
+    write_analysis,
+)
 from bot.config import Config
 from bot.corpus import load_corpus
 from bot.engine import Brain, build_brain
 from bot.index import Analysis
 from bot.matcher import Matcher
+from bot.segmenter import FiledDictionary
 
 QUESTIONS = (
     "学费多少",
@@ -86,6 +94,8 @@ def test_an_edited_corpus_file_makes_the_cache_stale(
     cache = tmp_path / "analysis.cache"
     build_brain(cached_config(mini_config, tmp_corpus, cache))
     old_key = analysis_key(tmp_corpus)
+    dictionary = read_dictionary(cache)
+    assert dictionary is not None
     synonyms = tmp_corpus / "synonyms.yaml"
     synonyms.write_text(synonyms.read_text(encoding="utf-8") + "  - [宿舍, 寝室]\n", encoding="utf-8")
     new_key = analysis_key(tmp_corpus)
@@ -94,6 +104,7 @@ def test_an_edited_corpus_file_makes_the_cache_stale(
     rebuilt = build_brain(cached_config(mini_config, tmp_corpus, cache))
     assert kept_analysis(cache, new_key) == fresh_analysis(tmp_corpus, mini_config)
     assert read_analysis(cache, old_key) is None
+    assert read_dictionary(cache) == dictionary  # jieba's filed dictionary is read back, not filed again
     without = build_brain(replace(mini_config, corpus_dir=tmp_corpus, analysis_cache=""))
     assert verdicts(rebuilt) == verdicts(without)
 
@@ -141,3 +152,12 @@ def test_a_cache_that_cannot_be_written_does_not_stop_the_build(
     brain = build_brain(cached_config(mini_config, tmp_corpus, blocker / "analysis.cache"))
     assert brain.matcher.match("学费多少").decision == "answer"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "not-a-folder"]
+
+
+def test_a_dictionary_kept_for_another_jieba_is_not_read(tmp_path: Path) -> None:
+    cache = tmp_path / "analysis.cache"
+    write_analysis(cache, "one-key", Analysis(dictionary=FiledDictionary(7, {"学": b"not read"})))
+    assert read_dictionary(cache) == FiledDictionary(7, {"学": b"not read"})
+    cache.write_bytes(cache.read_bytes().replace(dictionary_key().encode(), b"0" * 64, 1))
+    assert read_dictionary(cache) is None
+    assert read_analysis(cache, "one-key") == Analysis()

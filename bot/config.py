@@ -126,6 +126,8 @@ class Config:
 
     corpus_dir: Path = Path("faq_corpus")
     storage: str = "sqlite://var/faqbot.db"
+    analysis_cache: str = "var/analysis.cache"
+    """The file that keeps the corpus analysis between starts (relative to config.yaml); empty: none."""
     match: MatchSettings = field(default_factory=MatchSettings)
     eval: EvalThresholds = field(default_factory=EvalThresholds)
     wechat: WeChatConfig = field(default_factory=WeChatConfig)
@@ -299,6 +301,8 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     if not config.corpus_dir.is_absolute():
         config = _replace(config, corpus_dir=base / config.corpus_dir)
     config = _replace(config, storage=_resolve_storage(config.storage, base))
+    if config.analysis_cache and not Path(config.analysis_cache).is_absolute():
+        config = _replace(config, analysis_cache=str(base / config.analysis_cache))
     _validate(config)
     return config
 

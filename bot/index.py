@@ -6,13 +6,14 @@ import heapq
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 import numpy as np
 
 from bot.corpus import Corpus, Entry
 from bot.entities import PLACEHOLDER, EntitySpotter, Spotted
+from bot.segmenter import FiledDictionary
 from bot.text import CJK, TextNormaliser, detect_language
 from bot.tokenise import Tokeniser, Tokens, synonym_groups
 
@@ -58,6 +59,18 @@ class Query:
         return frozenset(f for f in self.features if not f.startswith("~"))
 
 
+@dataclass
+class Analysis:
+    """What building an index works out from the corpus texts: pure functions of the corpus and the code, so
+    a process can take them from an earlier build of the same corpus (bot/analysis_cache.py) and skip the work."""
+
+    normal: dict[str, str] = field(default_factory=dict)  # corpus text -> its normal form
+    cuts: dict[str, tuple[str, ...]] = field(default_factory=dict)  # run of Chinese -> jieba's words
+    sounds: dict[str, tuple[str, ...]] = field(default_factory=dict)  # corpus Chinese word -> its pinyin
+    queries: dict[str, Query] = field(default_factory=dict)  # corpus text -> its analysis (no typo repair)
+    dictionary: FiledDictionary | None = None  # jieba's, filed by first character (read in as texts need it)
+
+
 def features_of(tokens: Tokens, spotted: Spotted) -> frozenset[str]:
     """Index features: words, '~' + Chinese bigram, '@' + named entity type."""
     out = set(tokens.words)
@@ -69,34 +82,43 @@ def features_of(tokens: Tokens, spotted: Spotted) -> frozenset[str]:
 class Analyser:
     """Turns raw text into index features: normalise, spot entities, read pinyin, tokenise, expand synonyms."""
 
-    def __init__(self, corpus: Corpus) -> None:
+    def __init__(self, corpus: Corpus, known: Analysis | None = None) -> None:
+        known = known or Analysis()
+        self._known_dictionary = known.dictionary
         self.normaliser = TextNormaliser()
         self.tokeniser = Tokeniser(
             synonyms=synonym_groups({"groups": [list(g) for g in corpus.synonyms]}),
             userdict=corpus.userdict,
             extra_words=[n.text for n in corpus.entity_names],
+            dictionary=known.dictionary,
         )
         self._cached_analyse = lru_cache(maxsize=ANALYSE_CACHE_SIZE)(self._analyse)
         self.spotter = EntitySpotter(corpus.entity_names, corpus.entity_ignore, self.normaliser.normalise)
         english: list[str] = []
         chinese: list[str] = []
         # The index analyses the same texts next: each is normalised once, here.
-        self._normal_of: dict[str, str] = {}
+        self._normal_of: dict[str, str] = dict(known.normal)
         # While the index is built every corpus text is analysed, answers twice (index and matcher): all are
         # remembered until it is built, as too many for the bounded cache of questions.
-        self._build_memo: dict[str, Query] | None = {}
-        self.tokeniser.remember_surface_words(True)
+        self._build_memo: dict[str, Query] | None = dict(known.queries)
+        self.tokeniser.remember_while_building(known.cuts)
         for entry in corpus.entries:
             for text, lang in _all_texts(entry):
-                normal = self._normal_of.setdefault(text, self.normaliser.normalise(text))
-                en, zh = self.tokeniser.surface_words(normal)
+                en, zh = self.tokeniser.surface_words(self._normal_while_building(text))
                 # Latin words inside Chinese phrasings may be pinyin ("dianhua"), so only English texts teach English.
                 english += en if lang == "en" else []
                 chinese += zh
         # Out-of-scope topics are read from pinyin too ("sushe" is 宿舍, to be declined, not a corpus word).
         for term in corpus.out_of_scope:
-            chinese += self.tokeniser.surface_words(self.normaliser.normalise(term))[1]
-        self.tokeniser.learn_vocabulary(english, chinese)
+            chinese += self.tokeniser.surface_words(self._normal_while_building(term))[1]
+        self.tokeniser.learn_vocabulary(english, chinese, known.sounds)
+
+    def _normal_while_building(self, text: str) -> str:
+        """The normal form of a corpus text, remembered while the index is built."""
+        normal = self._normal_of.get(text)
+        if normal is None:
+            normal = self._normal_of[text] = self.normaliser.normalise(text)
+        return normal
 
     def analyse(self, text: str, repair: bool) -> Query:
         """Everything the matcher needs to know about one piece of text (worked out once per text)."""
@@ -125,11 +147,18 @@ class Analyser:
         """The normal form of a text (remembered for the corpus texts while the index is built)."""
         return self._normal_of.get(text) or self.normaliser.normalise(text)
 
-    def built(self) -> None:
-        """The index is built: forget the corpus texts' normal forms kept for it."""
+    def built(self) -> Analysis:
+        """The index is built: forget what was kept for it, and hand it over (to keep it on disk)."""
+        analysis = Analysis(
+            self._normal_of,
+            self.tokeniser.built(),
+            self.tokeniser.pinyin.sounds,
+            self._build_memo or {},
+            self._known_dictionary,
+        )
         self._normal_of = {}
         self._build_memo = None
-        self.tokeniser.remember_surface_words(False)
+        return analysis
 
     def _analyse(self, text: str, repair: bool) -> Query:
         original = normal = self.normal(text)

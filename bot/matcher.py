@@ -14,7 +14,7 @@ from bot.asked import asked_kinds, stated_kinds
 from bot.config import MatchSettings
 from bot.corpus import Corpus, Entry
 from bot.decision import DecisionModel
-from bot.index import Analyser, KeywordIndex, Nearness, Query, fuzzy_form
+from bot.index import Analyser, Analysis, KeywordIndex, Nearness, Query, fuzzy_form
 from bot.text import CJK, FiledTerms
 from bot.tokenise import EN_STOP_WORDS
 
@@ -92,11 +92,17 @@ class Match:
 class Matcher:
     """Finds the entry that answers a question, or says that none does."""
 
-    def __init__(self, corpus: Corpus, settings: MatchSettings, model: DecisionModel | None = None) -> None:
+    def __init__(
+        self,
+        corpus: Corpus,
+        settings: MatchSettings,
+        model: DecisionModel | None = None,
+        known: Analysis | None = None,
+    ) -> None:
         self.corpus = corpus
         self.settings = settings
         self.model = model
-        self.analyser = Analyser(corpus)
+        self.analyser = Analyser(corpus, known)
         self.index = KeywordIndex(corpus, self.analyser)
         self._number = {entry.id: number for number, entry in enumerate(corpus.entries)}
         # Families ask the same few questions again and again; a verdict depends only on the text.
@@ -121,8 +127,13 @@ class Matcher:
         self._corpus_text = "\n".join(text for texts in self._entry_texts for text in texts)
         # Whether the corpus names an institution, remembered: "medical college" is asked about again and again.
         self._corpus_names = lru_cache(maxsize=4096)(partial(_mentions_word, self._corpus_text))
-        self.analyser.built()
+        self._analysis: Analysis | None = self.analyser.built()
         self._warm_up()
+
+    def take_analysis(self) -> Analysis | None:
+        """What the build worked out from the corpus texts, handed over once (to keep on disk), then forgotten."""
+        analysis, self._analysis = self._analysis, None
+        return analysis
 
     @staticmethod
     def _kinds_stated(entry: Entry) -> frozenset[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache, lru_cache
 
 from pypinyin import Style, lazy_pinyin, pinyin
@@ -62,14 +62,20 @@ def to_pinyin(word: str) -> tuple[str, ...]:
 class PinyinDictionary:
     """Chinese words of the corpus keyed by their pinyin, most frequent first."""
 
-    def __init__(self, words: Iterable[str]) -> None:
+    def __init__(
+        self, words: Iterable[str], known_sounds: Mapping[str, tuple[str, ...]] | None = None
+    ) -> None:
         counted = Counter(words)  # counted first: each distinct word is then checked once
         counts = Counter(
             {w: n for w, n in counted.items() if w and all("\u3400" <= c <= "\u9fff" for c in w)}
         )
+        known_sounds = known_sounds or {}
+        # Each word's pinyin, kept so that the next build of the same corpus need not convert it again.
+        self.sounds: dict[str, tuple[str, ...]] = {}
         by_sound: dict[tuple[str, ...], tuple[str, int]] = {}
         for word, count in counts.items():
-            sound = to_pinyin(word)
+            sound = known_sounds.get(word) or to_pinyin(word)
+            self.sounds[word] = sound
             if len(sound) != len(word) or len(sound) > MAX_WORD_SYLLABLES:
                 continue
             known = by_sound.get(sound)

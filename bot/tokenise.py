@@ -3,43 +3,20 @@
 from __future__ import annotations
 
 import gzip
-import importlib
 import json
-import logging
-import marshal
 import re
-import sys
-import tempfile
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
-from types import ModuleType
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from bot.pinyin import PinyinDictionary, split_syllables
+from bot.segmenter import FiledDictionary, Segmenter
 from bot.text import CJK_RUN
-
-
-def _import_jieba() -> ModuleType:
-    """jieba, imported without pkg_resources, which it would import only to find its own files.
-
-    pkg_resources takes a tenth of a second to import, a tenth of the bot's start; without it jieba opens
-    its files by path (its documented fallback). A process that has already imported it keeps it.
-    """
-    if "jieba" in sys.modules or "pkg_resources" in sys.modules:
-        return importlib.import_module("jieba")
-    sys.modules["pkg_resources"] = None  # type: ignore[assignment]  # makes `import pkg_resources` fail
-    try:
-        return importlib.import_module("jieba")
-    finally:
-        del sys.modules["pkg_resources"]
-
-
-jieba = _import_jieba()
 
 _LATIN_TOKEN = re.compile(r"[0-9a-z@][0-9a-z@.\-_'+]*[0-9a-z]|[0-9a-z]")
 _NUMBER = re.compile(r"[0-9.\-+]+")
@@ -145,24 +122,6 @@ def write_lexicon_files(folder: Path) -> None:
         (folder / name).write_text(text, encoding="utf-8")
 
 
-def _jieba_tokenizer() -> jieba.Tokenizer:
-    """A jieba tokenizer with the default dictionary, read from jieba's own cache file in one piece.
-
-    jieba's initialize() unmarshals the cache straight from the file object, in many small reads; reading
-    the bytes first and unmarshalling them builds the same dictionary about three times faster.
-    """
-    jieba.setLogLevel(logging.WARNING)
-    tokenizer = jieba.Tokenizer()
-    cache = Path(tempfile.gettempdir()) / "jieba.cache"
-    try:
-        tokenizer.FREQ, tokenizer.total = marshal.loads(cache.read_bytes())
-    except (OSError, ValueError, EOFError, TypeError):
-        tokenizer.initialize()  # no cache yet (or a broken one): jieba builds and writes it
-    else:
-        tokenizer.initialized = True
-    return tokenizer
-
-
 @dataclass(frozen=True)
 class Tokens:
     """What the index sees of one text: words (canonical, folded) and Chinese character bigrams."""
@@ -181,8 +140,9 @@ class Tokeniser:
         synonyms: Iterable[Iterable[str]] = (),
         userdict: Path | None = None,
         extra_words: Iterable[str] = (),
+        dictionary: FiledDictionary | None = None,
     ) -> None:
-        self._jieba = _jieba_tokenizer()
+        self._jieba = Segmenter(dictionary)
         if userdict is not None and userdict.exists():
             with userdict.open("rb") as handle:  # jieba leaves a path it opens itself unclosed
                 self._jieba.load_userdict(handle)
@@ -203,11 +163,22 @@ class Tokeniser:
         self._lexicon = english_lexicon()
         self.pinyin = PinyinDictionary(())
         self._surface_memo: dict[str, tuple[list[str], list[str]]] | None = None
+        # While an index is built, every run segmented (or known from an earlier build of the same corpus).
+        self._build_cuts: dict[str, tuple[str, ...]] | None = None
         # One message's sentences and their clauses share runs of Chinese; each run is segmented once.
         self.cut = lru_cache(maxsize=CUT_CACHE_SIZE)(self._cut)
 
     def _cut(self, run: str) -> tuple[str, ...]:
         """jieba's words for one run of Chinese characters."""
+        memo = self._build_cuts
+        if memo is None:
+            return self._jieba_cut(run)
+        found = memo.get(run)
+        if found is None:
+            found = memo[run] = self._jieba_cut(run)
+        return found
+
+    def _jieba_cut(self, run: str) -> tuple[str, ...]:
         return tuple(w for w in self._jieba.lcut(run, HMM=False) if w.strip())
 
     def clear_cache(self) -> None:
@@ -247,18 +218,37 @@ class Tokeniser:
         word = word.replace(" ", "_")
         return fold_english(word) if word.isascii() else word
 
-    def learn_vocabulary(self, english_words: Iterable[str], chinese_words: Iterable[str]) -> None:
+    def learn_vocabulary(
+        self,
+        english_words: Iterable[str],
+        chinese_words: Iterable[str],
+        known_sounds: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
         """Remember the corpus vocabulary, for repairing typos and reading pinyin."""
         known = {w for w in english_words if w.isalpha() and len(w) > 1}
         synonyms = {w for w in self._canonical if w.isascii() and w.isalpha()}
         self._en_known = frozenset(known | synonyms | EN_STOP_WORDS)
         self._en_vocabulary = sorted(w for w in known if len(w) > 2)
         self._near_vocabulary = {}
-        self.pinyin = PinyinDictionary(chinese_words)
+        self.pinyin = PinyinDictionary(chinese_words, known_sounds)
 
-    def remember_surface_words(self, on: bool) -> None:
-        """While an index is built, remember each text's surface words (it is read twice); off forgets them."""
-        self._surface_memo = {} if on else None
+    def remember_while_building(self, known_cuts: Mapping[str, tuple[str, ...]] | None = None) -> None:
+        """While an index is built, remember each text's surface words (it is read twice) and each run's
+        segmentation, starting from those known from an earlier build of the same corpus."""
+        self._surface_memo = {}
+        self._build_cuts = dict(known_cuts or {})
+
+    def filed_dictionary(self) -> FiledDictionary:
+        """jieba's default dictionary filed by first character (to keep on disk: a fresh process then reads in
+        only the characters it meets)."""
+        return self._jieba.filed()
+
+    def built(self) -> dict[str, tuple[str, ...]]:
+        """The index is built: forget the remembered words and hand over the segmentations (to keep on disk)."""
+        cuts = self._build_cuts or {}
+        self._surface_memo = None
+        self._build_cuts = None
+        return cuts
 
     def surface_words(self, text: str) -> tuple[list[str], list[str]]:
         """(English words, Chinese words) of normalised text, before stop words and folding."""
@@ -385,7 +375,7 @@ class Tokeniser:
             CJK_RUN.fullmatch(word) is not None
             and not self.pinyin.knows(word)
             and word not in self._canonical
-            and not self._jieba.FREQ.get(word)
+            and not self._jieba.frequency(word)
             and self._homophone(word) is not None
         )
 

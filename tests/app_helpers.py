@@ -56,6 +56,7 @@ def app_config(env: Mapping[str, str] | None = None, corpus_dir: Path | None = N
         loaded,
         storage="memory://",
         server=replace(loaded.server, **{"watch_corpus": False, **server}),
+        analysis_cache="",  # the repository's var/ is not the tests' to write
     )
     return config if corpus_dir is None else replace(config, corpus_dir=corpus_dir)
 

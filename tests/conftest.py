@@ -2,7 +2,8 @@
 
 Any test module may use these:
 
-- ``config``: config.yaml of the repository, with ``memory://`` storage and no corpus watcher thread.
+- ``config``: config.yaml of the repository, with ``memory://`` storage, no corpus watcher thread and the
+  analysis cache in a temporary folder.
 - ``mini_config``: the same, reading the small test corpus in tests/data/mini_corpus.
 - ``brain`` / ``mini_brain``: the engine built from those corpora, once per session (building takes a second).
 - ``memory_storage``: a fresh in-memory storage for one test.
@@ -33,10 +34,17 @@ MINI_CORPUS = TESTS_DIR / "data" / "mini_corpus"
 
 
 @pytest.fixture(scope="session")
-def config() -> Config:
-    """The repository's configuration, kept in memory and without the corpus watcher thread."""
+def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """The repository's configuration, kept in memory, without the corpus watcher thread, and with the
+    analysis cache in a temporary folder (not the repository's var/)."""
     loaded = load_config(REPO_CONFIG, env={})
-    return replace(loaded, storage="memory://", server=replace(loaded.server, watch_corpus=False))
+    cache = tmp_path_factory.mktemp("analysis-cache") / "analysis.cache"
+    return replace(
+        loaded,
+        storage="memory://",
+        server=replace(loaded.server, watch_corpus=False),
+        analysis_cache=str(cache),
+    )
 
 
 @pytest.fixture(scope="session")

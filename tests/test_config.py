@@ -59,6 +59,15 @@ def test_default_paths_are_relative_to_the_working_directory(
     assert config.storage == f"sqlite:///{str(tmp_path / 'var' / 'faqbot.db').lstrip('/')}"
 
 
+def test_the_analysis_cache_is_relative_to_the_config_file_and_empty_turns_it_off(write_config) -> None:
+    site = write_config("").parent
+    assert load_config(write_config(""), env={}).analysis_cache == str(site / "var" / "analysis.cache")
+    assert load_config(write_config("analysis_cache: cache/a.bin\n"), env={}).analysis_cache == str(
+        site / "cache" / "a.bin"
+    )
+    assert load_config(write_config('analysis_cache: ""\n'), env={}).analysis_cache == ""
+
+
 def test_empty_file_gives_the_defaults(write_config) -> None:
     config = load_config(write_config(""), env={})
     assert (config.match, config.log_level) == (MatchSettings(), Config().log_level)

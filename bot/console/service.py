@@ -332,7 +332,9 @@ class Console:
         with self._brain_lock:
             if digest not in self._brains:
                 folder = self.folder_for(files)
-                self._brains[digest] = build_brain(replace(self.bot.config, corpus_dir=folder))
+                # A draft's analysis is not kept: the cache file is the live corpus's.
+                draft = replace(self.bot.config, corpus_dir=folder, analysis_cache="")
+                self._brains[digest] = build_brain(draft)
                 while len(self._brains) > 3:
                     self._brains.popitem(last=False)
             self._brains.move_to_end(digest)

@@ -426,9 +426,7 @@ class Dialogue:
         if match.decision != "answer" and not self.matcher.out_of_scope_terms(match.query):
             # The asking clauses with the places named (a province question), then without them ("我是山东一所高中的
             # 老师" is background to a question about degrees).
-            for focus in dict.fromkeys((self._focus(text), self._focus(text, places=False))):
-                if not focus:
-                    continue
+            for focus in self._focuses(text):
                 focused = self._read(focus, self.normaliser.normalise(focus), convo)
                 if focused.decision == "answer":
                     match = focused
@@ -452,25 +450,33 @@ class Dialogue:
         best = match.best.entry.id if match.best else None
         return Reply(self.texts.say("decline", lang), "decline", lang, None, match.confidence, best_id=best)
 
-    def _focus(self, text: str, places: bool = True) -> str | None:
-        """A long message's question without its background: the clauses that ask, and those that name a
-        place ("我是四川的考生家长"); a clause that asks nothing of its own ("真的是这样吗？") keeps the claim
-        before it. None for a short message, or when nothing would be left out."""
+    def _focuses(self, text: str) -> tuple[str, ...]:
+        """A long message's question without its background: the clauses that ask with those that name a place
+        ("我是四川的考生家长"), then the asking clauses alone; a clause that asks nothing of its own
+        ("真的是这样吗？") keeps the claim before it. Empty for a short message; a reading that leaves nothing
+        out is not given."""
         if not is_long(text):
-            return None
-        kept: list[str] = []
+            return ()
+        with_places: list[str] = []
+        asking: list[str] = []
         for sentence in clauses(text):
             for n, piece in enumerate(sentence):
                 query = self.matcher.analyse(piece.text)
                 if piece.asks:
                     own = [w for w in query.tokens.words if w not in _FILLER]
                     bare = (not own and not query.tokens.unknown) or _short_clause(piece.text)
-                    kept += [p.text for p in sentence[: n + 1]] if bare else [piece.text]
-                elif places and query.spotted.found:
-                    kept.append(piece.text)
-        kept = list(dict.fromkeys(kept))
-        focus = _joined(kept)
-        return focus if kept and len(focus) < len(text) * 0.8 else None
+                    pieces = [p.text for p in sentence[: n + 1]] if bare else [piece.text]
+                    with_places += pieces
+                    asking += pieces
+                elif query.spotted.found:
+                    with_places.append(piece.text)
+        focuses = []
+        for kept in (with_places, asking):
+            kept = list(dict.fromkeys(kept))
+            focus = _joined(kept)
+            if kept and len(focus) < len(text) * 0.8 and focus not in focuses:
+                focuses.append(focus)
+        return tuple(focuses)
 
     def _read(self, text: str, normal: str, convo: Conversation, next_turn: bool = True) -> Match:
         """The matcher's verdict on a question, read with the previous topic when it cannot stand alone."""

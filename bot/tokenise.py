@@ -349,10 +349,13 @@ class Tokeniser:
         known = self.pinyin.knows
         for cut in range(2, len(word) - 1):
             head, tail = word[:cut], word[cut:]
-            if known(head) and (known(tail) or self._corpus_words_making(tail)):
-                return (
-                    [head, *(self._corpus_words_making(tail) or [tail])] if not known(tail) else [head, tail]
-                )
+            if not known(head):
+                continue
+            if known(tail):
+                return [head, tail]
+            rest = self._corpus_words_making(tail)
+            if rest:
+                return [head, *rest]
         return None
 
     def _mend_homophones(self, words: list[str]) -> list[str]:
